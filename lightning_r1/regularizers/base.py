@@ -1,0 +1,175 @@
+"""The shared shell of every penalty: a Lightning callback that is also a plain callable.
+
+A regularizer holds its strength (``gamma`` or ``weight``), its schedule and its lazy-regularization counter. The
+``GAN`` module finds every ``Regularizer`` in ``trainer.callbacks`` and asks it, on each discriminator step, whether it
+is due and what it adds to the D loss. Subclasses only define :meth:`per_sample`, the unweighted per-sample penalty.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+from torch import Tensor, nn
+
+from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
+from lightning_r1.regularizers.schedule import SCHEDULES, scheduled_strength
+
+
+def check_non_negative(name: str, value: Any, allow_auto: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite float >= 0 (or "auto" when allowed)."""
+    if allow_auto and value == "auto":
+        return
+    ok = (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
+    if not ok:
+        expected = "a non-negative float or 'auto'" if allow_auto else "a non-negative float"
+        raise ValueError(f"Expected `{name}` to be {expected}, got {value!r}")
+
+
+class Regularizer(L.Callback):
+    """Base class. Subclasses set the class attributes and implement :meth:`per_sample`.
+
+    Args:
+        strength: ``gamma`` (R1/R2) or ``weight`` (gradient penalties); "auto" only where the subclass allows it.
+        every: lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): apply on every ``every``-th D step with the
+            weight multiplied by ``every`` so the average pull is unchanged.
+        schedule: "constant" or "cosine" (decay to ``final`` over ``schedule_iterations`` generator iterations).
+        final: end strength of the cosine schedule.
+        schedule_iterations: length of the decay; defaults to the GAN's ``iterations``.
+        lazy_correction: StyleGAN2's optimizer correction for lazy regularization, lr·k/(k+1) and
+            beta^(k/(k+1)) on D's Adam. StyleGAN2 takes the penalty as an extra optimizer step; here it joins the
+            main D step, so the correction is off by default and offered for replicating StyleGAN2 set-ups.
+
+    Raises:
+        ValueError: on a negative/NaN strength, ``every`` < 1 or an unknown schedule.
+    """
+
+    name: str = "regularizer"
+    strength_name: str = "gamma"
+    coefficient: float = 1.0  # R1/R2 use gamma/2, gradient penalties the weight itself
+    allows_auto: bool = False
+    needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
+    needs_fake_grad: bool = False
+
+    def __init__(
+        self,
+        strength: float | str,
+        every: int = 1,
+        schedule: str = "constant",
+        final: float | None = None,
+        schedule_iterations: int | None = None,
+        lazy_correction: bool = False,
+    ) -> None:
+        check_non_negative(self.strength_name, strength, allow_auto=self.allows_auto)
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"Expected `every` to be an integer >= 1, got {every!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"Expected `schedule` to be one of {list(SCHEDULES)}, got {schedule!r}")
+        if schedule == "cosine":
+            check_non_negative(f"{self.strength_name}_final", final)
+        if schedule_iterations is not None and (
+            not isinstance(schedule_iterations, int) or schedule_iterations < 1
+        ):
+            raise ValueError(
+                f"Expected `schedule_iterations` to be a positive integer, got {schedule_iterations!r}"
+            )
+        self.strength = strength
+        self.every = every
+        self.schedule = schedule
+        self.final = final
+        self.schedule_iterations = schedule_iterations
+        self.lazy_correction = lazy_correction
+        self.d_steps_seen = 0  # lazy counter, checkpointed
+        self.iteration = 0  # generator iterations, mirrored from the GAN for the schedule
+        self.resolved_auto: float | None = None
+
+    # ---- the math --------------------------------------------------------------------------------------------
+    def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
+        """Unweighted per-sample penalty ``[N]``; subclasses implement it."""
+        raise NotImplementedError
+
+    def strength_at(self, iteration: int) -> float:
+        """gamma (or weight) after the schedule at ``iteration``."""
+        start = self.resolved_auto if self.strength == "auto" else self.strength
+        if start is None:
+            raise RuntimeError(
+                f"{self.name}: {self.strength_name}='auto' is resolved from the first real batch"
+            )
+        return scheduled_strength(
+            float(start), self.schedule, self.final, iteration, self.schedule_iterations
+        )
+
+    def penalty(self, d_pass: DiscriminatorPass, iteration: int | None = None) -> Tensor:
+        """Weighted penalty ``coefficient · strength · mean_i per_sample_i`` (differentiable w.r.t. D's weights)."""
+        if self.strength == "auto" and self.resolved_auto is None:
+            self.resolved_auto = auto_gamma(d_pass.real)
+        strength = self.strength_at(self.iteration if iteration is None else iteration)
+        return self.coefficient * strength * self.per_sample(d_pass).mean()
+
+    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """Plain-callable use in any training loop: the weighted scalar penalty for this batch.
+
+        Runs D on ``real`` and ``fake`` itself; lazy scheduling (``every``) is the callback's job and not applied
+        here. The result keeps its graph: add it to your D loss and call backward.
+        """
+        d_pass = DiscriminatorPass.forward(
+            discriminator, real, fake, real_grad=self.needs_real_grad, fake_grad=self.needs_fake_grad
+        )
+        return self.penalty(d_pass)
+
+    # ---- the training-loop side --------------------------------------------------------------------------------
+    def next_d_step(self) -> bool:
+        """Advance the lazy counter by one D step; True when the penalty applies on this step."""
+        due = self.d_steps_seen % self.every == 0
+        self.d_steps_seen += 1
+        return due
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(name=self.name)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.schedule_iterations is None and self.schedule == "cosine":
+            self.schedule_iterations = getattr(pl_module, "iterations", None)
+        shape = getattr(trainer.datamodule, "sample_shape", None) if trainer.datamodule is not None else None
+        if self.strength == "auto" and shape is not None and len(shape) != 3:
+            raise ValueError(
+                f"{self.name}: {self.strength_name}='auto' needs image data (0.0002·resolution²/batch), "
+                f"but the dataset's samples have shape {tuple(shape)}; set {self.strength_name} to a number"
+            )
+        if self.lazy_correction and self.every > 1:
+            apply_lazy_correction(pl_module.optimizers()[1].optimizer, self.every)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "d_steps_seen": self.d_steps_seen,
+            "iteration": self.iteration,
+            "resolved_auto": self.resolved_auto,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.d_steps_seen = state_dict["d_steps_seen"]
+        self.iteration = state_dict["iteration"]
+        self.resolved_auto = state_dict["resolved_auto"]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.strength_name}={self.strength}, every={self.every}, schedule={self.schedule})"
+
+
+def auto_gamma(real: Tensor) -> float:
+    """StyleGAN2-ADA's heuristic gamma = 0.0002 · resolution² / batch size (Karras et al. 2020b, App. D)."""
+    if real.dim() != 4:
+        raise ValueError(f"gamma='auto' needs image batches [N, C, H, W], got shape {tuple(real.shape)}")
+    return 0.0002 * real.shape[-1] ** 2 / real.shape[0]
+
+
+def apply_lazy_correction(optimizer: Any, every: int) -> None:
+    """StyleGAN2's correction for lazy regularization: lr·k/(k+1), betas^(k/(k+1)) (Karras et al. 2020, §3.1)."""
+    ratio = every / (every + 1)
+    for group in optimizer.param_groups:
+        group["lr"] = group["lr"] * ratio
+        if "betas" in group:
+            group["betas"] = tuple(beta**ratio for beta in group["betas"])

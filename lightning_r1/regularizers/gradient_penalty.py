@@ -1,0 +1,72 @@
+"""Gradient penalties on interpolates between real and generated samples, for comparison with R1/R2.
+
+WGAN-GP (Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", eq. 3), one-centred:
+    weight · E_{x̂} (||∇_x̂ D(x̂)|| − 1)²,   x̂ = eps·x_real + (1 − eps)·x_fake,  eps ~ U[0, 1] per sample.
+Zero-centred GP (Thanh-Tung, Tran, Venkatesh 2019, "Improving Generalization and Stability of GANs"):
+    weight · E_{x̂} ||∇_x̂ D(x̂)||².
+Mescheder et al. (2018, §3.2) show WGAN-GP does not make the Dirac-GAN converge; R1/R2 do.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from lightning_r1.regularizers.base import Regularizer
+from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm, logits
+
+
+def interpolate(real: Tensor, fake: Tensor) -> Tensor:
+    """x̂_i = eps_i·real_i + (1 − eps_i)·fake_i with one eps_i ~ U[0, 1] per sample, as a leaf requiring grad."""
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    return torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
+
+
+def interpolate_sq_norm(d_pass: DiscriminatorPass) -> Tensor:
+    """||∇_x̂ D(x̂_i)||² per sample; needs its own D forward on the interpolates."""
+    x_hat = interpolate(d_pass.real, d_pass.fake)
+    return input_gradient_sq_norm(logits(d_pass.discriminator, x_hat), x_hat)
+
+
+class WGANGP(Regularizer):
+    """One-centred gradient penalty on interpolates: ``weight · mean_i (||∇D(x̂_i)|| − 1)²``.
+
+    Args:
+        weight: penalty weight lambda (>= 0; the paper uses 10).
+        every, schedule, weight_final, schedule_iterations, lazy_correction: as for :class:`~lightning_r1.R1`.
+
+    Raises:
+        ValueError: ``weight`` negative or NaN, ``every`` < 1, unknown ``schedule``.
+    """
+
+    name = "wgan_gp"
+    strength_name = "weight"
+
+    def __init__(
+        self,
+        weight: float = 10.0,
+        every: int = 1,
+        schedule: str = "constant",
+        weight_final: float | None = None,
+        schedule_iterations: int | None = None,
+        lazy_correction: bool = False,
+    ) -> None:
+        super().__init__(weight, every, schedule, weight_final, schedule_iterations, lazy_correction)
+
+    @property
+    def weight(self) -> float:
+        return self.strength
+
+    def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
+        # sqrt of the squared norm; the clamp keeps the gradient of the sqrt finite where ∇D(x̂) = 0
+        norm = interpolate_sq_norm(d_pass).clamp_min(1e-12).sqrt()
+        return (norm - 1.0).square()
+
+
+class ZeroGP(WGANGP):
+    """Zero-centred gradient penalty on interpolates: ``weight · mean_i ||∇D(x̂_i)||²``. Same arguments as WGANGP."""
+
+    name = "zero_gp"
+
+    def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
+        return interpolate_sq_norm(d_pass)

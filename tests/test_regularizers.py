@@ -1,0 +1,215 @@
+"""Every penalty against an independent computation: closed forms on a linear D, per-sample autograd on a conv D,
+finite differences on the weight gradient."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_r1 import R1, R2, WGANGP, ZeroGP
+from lightning_r1.regularizers.base import apply_lazy_correction, auto_gamma
+from lightning_r1.regularizers.gradient_penalty import interpolate
+from lightning_r1.regularizers.schedule import scheduled_strength
+
+
+class LinearD(nn.Module):
+    """D(x) = w·vec(x) + b: its input gradient is w everywhere, so every penalty has a closed form."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(math.prod(shape), dtype=torch.float64))
+        self.b = nn.Parameter(torch.tensor(0.3, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w + self.b
+
+
+def small_conv_d() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1),
+        nn.Softplus(),  # smooth, so second derivatives are non-trivial
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 1),
+    ).double()
+
+
+SHAPE = (2, 8, 8)
+
+
+def batches(n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, *SHAPE, generator=g, dtype=torch.float64), torch.randn(
+        n, *SHAPE, generator=g, dtype=torch.float64
+    )
+
+
+# ---- closed forms on a linear discriminator --------------------------------------------------------------------
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 10.0])
+def test_r1_r2_linear_d_closed_form(gamma: float) -> None:
+    d = LinearD(SHAPE)
+    real, fake = batches()
+    expected = gamma / 2 * d.w.detach().square().sum()
+    torch.testing.assert_close(R1(gamma=gamma)(d, real, fake).detach(), expected)
+    torch.testing.assert_close(R2(gamma=gamma)(d, real, fake).detach(), expected)
+
+
+@pytest.mark.parametrize("weight", [1.0, 10.0])
+def test_gradient_penalties_linear_d_closed_form(weight: float) -> None:
+    d = LinearD(SHAPE)
+    real, fake = batches()
+    norm = d.w.detach().norm()
+    torch.testing.assert_close(WGANGP(weight=weight)(d, real, fake).detach(), weight * (norm - 1) ** 2)
+    torch.testing.assert_close(ZeroGP(weight=weight)(d, real, fake).detach(), weight * norm**2)
+
+
+# ---- a conv discriminator against per-sample autograd by hand ----------------------------------------------------
+def per_sample_sq_norms(d: nn.Module, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    """||∇_x D(x_i)||² computed one sample at a time (no batching tricks)."""
+    norms = []
+    for xi in x:
+        xi = xi[None].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(d(xi).squeeze(), xi, create_graph=create_graph)
+        norms.append(sum(v * v for v in g.reshape(-1)))
+    return torch.stack(norms)
+
+
+@pytest.mark.parametrize("reg_cls, which", [(R1, "real"), (R2, "fake")])
+def test_r1_r2_conv_d_match_per_sample_autograd(reg_cls: type, which: str) -> None:
+    d = small_conv_d()
+    real, fake = batches()
+    gamma = 3.0
+    ours = reg_cls(gamma=gamma)(d, real, fake)
+    by_hand = gamma / 2 * per_sample_sq_norms(d, real if which == "real" else fake, create_graph=True).mean()
+    torch.testing.assert_close(ours, by_hand)
+    # weight gradients agree too: the penalty is differentiable w.r.t. D's weights, never detached
+    params = list(
+        d.parameters()
+    )  # the last bias cannot change an input gradient: its gradient is 0 (materialised)
+    g_ours = torch.autograd.grad(ours, params, allow_unused=True, materialize_grads=True)
+    g_hand = torch.autograd.grad(by_hand, params, allow_unused=True, materialize_grads=True)
+    assert any(g.abs().sum() > 0 for g in g_ours)
+    for a, b in zip(g_ours, g_hand, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_r1_weight_gradient_matches_finite_differences() -> None:
+    d = small_conv_d()
+    real, fake = batches(3)
+    r1 = R1(gamma=2.0)
+    weight = d[0].weight
+    (grad,) = torch.autograd.grad(r1(d, real, fake), weight)
+    eps = 1e-6
+    for index in [(0, 0, 1, 1), (3, 1, 0, 2), (2, 0, 2, 0)]:
+        with torch.no_grad():
+            weight[index] += eps
+        up = r1(d, real, fake).item()
+        with torch.no_grad():
+            weight[index] -= 2 * eps
+        down = r1(d, real, fake).item()
+        with torch.no_grad():
+            weight[index] += eps
+        assert grad[index].item() == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize("reg_cls, center", [(WGANGP, 1.0), (ZeroGP, 0.0)])
+def test_interpolate_penalties_conv_d_match_by_hand(reg_cls: type, center: float) -> None:
+    d = small_conv_d()
+    real, fake = batches()
+    torch.manual_seed(7)
+    ours = reg_cls(weight=4.0)(d, real, fake)
+    torch.manual_seed(7)  # the same eps draw
+    x_hat = interpolate(real, fake).detach()
+    norms = per_sample_sq_norms(d, x_hat, create_graph=True).sqrt()
+    torch.testing.assert_close(ours, 4.0 * (norms - center).square().mean())
+
+
+def test_interpolates_use_one_eps_per_sample() -> None:
+    real, fake = torch.zeros(64, *SHAPE), torch.ones(64, *SHAPE)
+    x_hat = interpolate(real, fake)
+    per_sample = x_hat.flatten(1)
+    # every coordinate of a sample shares its eps (here x̂ = 1 − eps), and eps differs across samples in [0, 1]
+    torch.testing.assert_close(per_sample, per_sample[:, :1].expand_as(per_sample))
+    assert per_sample[:, 0].std() > 0.1
+    assert per_sample.min() >= 0 and per_sample.max() <= 1
+
+
+# ---- lazy regularization, schedules, auto gamma --------------------------------------------------------------------
+def test_lazy_every_k_is_due_on_every_kth_step() -> None:
+    r1 = R1(gamma=1.0, every=4)
+    assert [r1.next_d_step() for _ in range(10)] == [True, False, False, False] * 2 + [True, False]
+
+
+def test_cosine_schedule_hits_both_ends() -> None:
+    r1 = R1(gamma=10.0, schedule="cosine", gamma_final=1.0, schedule_iterations=100)
+    assert r1.strength_at(0) == pytest.approx(10.0)
+    assert r1.strength_at(50) == pytest.approx(5.5)
+    assert r1.strength_at(100) == pytest.approx(1.0)
+    assert r1.strength_at(1000) == pytest.approx(1.0)
+    assert scheduled_strength(3.0, "constant", None, 500, 100) == 3.0
+
+
+def test_schedule_changes_the_penalty_value() -> None:
+    d = LinearD(SHAPE)
+    real, fake = batches()
+    r1 = R1(gamma=10.0, schedule="cosine", gamma_final=2.0, schedule_iterations=10)
+    r1.iteration = 10
+    torch.testing.assert_close(r1(d, real, fake).detach(), 1.0 * d.w.detach().square().sum())
+
+
+def test_auto_gamma_is_stylegan2_ada_heuristic() -> None:
+    real = torch.zeros(32, 3, 64, 64)
+    assert auto_gamma(real) == pytest.approx(0.0002 * 64**2 / 32)
+    r1 = R1(gamma="auto")
+    d = LinearD((3, 64, 64))
+    value = r1(d, real.double(), real.double())
+    torch.testing.assert_close(value.detach(), 0.0002 * 64**2 / 32 / 2 * d.w.detach().square().sum())
+    with pytest.raises(ValueError, match="image batches"):
+        auto_gamma(torch.zeros(8, 2))
+
+
+def test_lazy_optimizer_correction_matches_stylegan2() -> None:
+    opt = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.002, betas=(0.0, 0.99))
+    apply_lazy_correction(opt, every=16)
+    ratio = 16 / 17
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.002 * ratio)
+    assert opt.param_groups[0]["betas"][1] == pytest.approx(0.99**ratio)
+
+
+def test_state_round_trip() -> None:
+    r1 = R1(gamma="auto", every=3)
+    for _ in range(5):
+        r1.next_d_step()
+    r1.iteration, r1.resolved_auto = 7, 0.25
+    copy = R1(gamma="auto", every=3)
+    copy.load_state_dict(r1.state_dict())
+    assert (copy.d_steps_seen, copy.iteration, copy.resolved_auto) == (5, 7, 0.25)
+    assert R1().state_key != R2().state_key
+
+
+# ---- argument checks ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: R1(gamma=-1.0), "Expected `gamma` to be a non-negative float or 'auto', got -1.0"),
+        (lambda: R1(gamma=float("nan")), "`gamma`.*got nan"),
+        (lambda: R2(gamma="big"), "`gamma`.*got 'big'"),
+        (lambda: WGANGP(weight=-0.1), "Expected `weight` to be a non-negative float, got -0.1"),
+        (lambda: ZeroGP(weight="auto"), "`weight`"),
+        (lambda: R1(every=0), "Expected `every` to be an integer >= 1, got 0"),
+        (lambda: R1(every=1.5), "`every`"),
+        (
+            lambda: R1(schedule="linear"),
+            "Expected `schedule` to be one of \\['constant', 'cosine'\\], got 'linear'",
+        ),
+        (lambda: R1(schedule="cosine"), "`gamma_final`"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
