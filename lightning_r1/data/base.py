@@ -1,0 +1,160 @@
+"""Shared pieces of every DataModule: argument checks and dataloader construction.
+
+Three small classes, no deeper:
+
+- :class:`BaseDataModule` checks ``batch_size``/``num_workers`` and builds dataloaders.
+- :class:`StreamDataModule` serves an infinite stream that yields whole batches (toy 2-D mixtures, Dirac).
+- :class:`ImageDataModule` serves a finite image dataset with ``shuffle=True, drop_last=True``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any, ClassVar
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+
+def check_positive_int(field: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is a positive integer.
+
+    Args:
+        field: config field named in the error message.
+        value: the value to check.
+
+    Raises:
+        ValueError: if ``value`` is not an integer > 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise ValueError(f"Expected `{field}` to be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_non_negative_int(field: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 0.
+
+    Args:
+        field: config field named in the error message.
+        value: the value to check.
+
+    Raises:
+        ValueError: if ``value`` is not an integer >= 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"Expected `{field}` to be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def check_channels(channels: Any) -> int:
+    """Return ``channels`` if it is 1 (grayscale) or 3 (RGB).
+
+    Raises:
+        ValueError: for any other value.
+    """
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise ValueError(f"Expected `channels` to be 1 or 3, got {channels!r}")
+    return int(channels)
+
+
+class BaseDataModule(L.LightningDataModule):
+    """Common state of all lightning_r1 DataModules.
+
+    Attributes:
+        name: the config file name under ``conf/dataset`` (class attribute).
+        default_feature_extractor: feature extractor the FID code should use, or None (class attribute).
+        sample_shape: shape of one sample, set by subclasses in ``__init__``.
+        num_samples: dataset size after ``setup()``; None for infinite streams.
+
+    Args:
+        batch_size: samples per training batch.
+        num_workers: dataloader worker processes (0 = load in the main process).
+
+    Raises:
+        ValueError: if ``batch_size`` is not positive or ``num_workers`` is negative.
+    """
+
+    name: ClassVar[str] = ""
+    default_feature_extractor: ClassVar[str | None] = None
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0) -> None:
+        super().__init__()
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.num_workers = check_non_negative_int("num_workers", num_workers)
+        self.sample_shape: tuple[int, ...] = ()
+        self.num_samples: int | None = None
+
+    def _loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+        """A DataLoader over ``dataset`` with this module's worker settings."""
+        return DataLoader(
+            dataset,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
+
+
+class StreamDataModule(BaseDataModule):
+    """An infinite stream whose iterable dataset yields whole batches (``DataLoader(batch_size=None)``).
+
+    Subclasses set ``self.stream`` in ``__init__``. ``num_samples`` stays None.
+    """
+
+    stream: IterableDataset
+
+    def train_dataloader(self) -> DataLoader:
+        """Endless loader of float32 batches ``[batch_size, *sample_shape]``."""
+        return self._loader(self.stream, batch_size=None)
+
+
+class ImageDataModule(BaseDataModule):
+    """A finite image dataset, built in ``setup()`` by :meth:`_build_dataset`.
+
+    Items of ``train_dataset`` are single float32 images ``[channels, resolution, resolution]`` in [-1, 1];
+    batches are plain tensors ``[batch_size, channels, resolution, resolution]``.
+
+    Args:
+        batch_size: samples per training batch; must not exceed the dataset size (checked in ``setup()``).
+        num_workers: dataloader worker processes; persistent when > 0.
+        resolution: output height and width in pixels.
+        channels: 1 (grayscale) or 3 (RGB).
+
+    Raises:
+        ValueError: on a non-positive ``batch_size``/``resolution``, negative ``num_workers``, ``channels``
+            other than 1 or 3; in ``setup()``, when ``batch_size`` exceeds the dataset size.
+    """
+
+    def __init__(
+        self, batch_size: int = 64, num_workers: int = 0, resolution: int = 32, channels: int = 3
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        self.resolution = check_positive_int("resolution", resolution)
+        self.channels = check_channels(channels)
+        self.sample_shape = (self.channels, self.resolution, self.resolution)
+        self.train_dataset: Dataset | None = None
+
+    def _build_dataset(self) -> Dataset:
+        """Return the training dataset (items: image tensors in [-1, 1])."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build ``train_dataset`` once, set ``num_samples`` and check that one full batch fits.
+
+        Raises:
+            ValueError: if ``batch_size`` is larger than the dataset.
+        """
+        if self.train_dataset is None:
+            dataset = self._build_dataset()
+            self.num_samples = len(dataset)  # type: ignore[arg-type]
+            self.train_dataset = dataset
+        if self.batch_size > self.num_samples:
+            raise ValueError(
+                f"Expected `batch_size` to be at most the dataset size {self.num_samples} "
+                f"(batches are full, drop_last=True), got {self.batch_size}"
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled loader of full batches; calls ``setup()`` first if needed."""
+        if self.train_dataset is None:
+            self.setup("fit")
+        return self._loader(self.train_dataset, batch_size=self.batch_size, shuffle=True, drop_last=True)

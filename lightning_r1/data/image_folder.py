@@ -1,0 +1,123 @@
+"""Any folder tree of images (e.g. FFHQ thumbnails, LSUN exports), resized and center-cropped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lightning_r1.data.base import ImageDataModule
+from lightning_r1.data.transforms import PILToTensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
+
+
+def find_images(root: Path) -> list[Path]:
+    """Sorted image files under ``root``, searched recursively.
+
+    A file counts when its extension (any case) is in ``IMAGE_EXTENSIONS``; hidden files and folders
+    (name starting with ".", e.g. macOS ``._photo.jpg``) are skipped.
+
+    Raises:
+        FileNotFoundError: if ``root`` is not an existing directory, or holds no image file.
+    """
+    if not root.is_dir():
+        raise FileNotFoundError(f"Expected `dataset.root` to be an existing directory, got {root}")
+    paths = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    if not paths:
+        raise FileNotFoundError(
+            f"No image files found under `dataset.root`={root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return paths
+
+
+def verify_images(paths: Sequence[Path]) -> None:
+    """Check every file with PIL's ``Image.open(path).verify()`` (parses headers and, for PNG, checksums).
+
+    ``verify()`` does not decode pixels, so it is fast but can miss damage deep inside a JPEG; such a file
+    still fails with its name when :class:`ImageFileDataset` loads it.
+
+    Raises:
+        ValueError: naming the first file PIL cannot read.
+    """
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as err:
+            raise ValueError(f"Cannot read image file {path}: {err}") from err
+
+
+class ImageFileDataset(Dataset):
+    """Image files loaded lazily; items are tensors ``[channels, resolution, resolution]`` in [-1, 1].
+
+    Args:
+        paths: the image files.
+        resolution: output height and width (shorter side resized, then center-cropped).
+        channels: 1 (PIL mode "L") or 3 (PIL mode "RGB").
+    """
+
+    def __init__(self, paths: Sequence[Path], resolution: int, channels: int) -> None:
+        self.paths = list(paths)
+        self.transform = PILToTensor(resolution, channels)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                return self.transform(image)
+        except Exception as err:
+            raise ValueError(f"Cannot read image file {path}: {err}") from err
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Every image under ``root`` (recursive), resized on the shorter side and center-cropped.
+
+    ``setup()`` lists the files (extensions: .png .jpg .jpeg .bmp .webp .gif, any case; hidden files skipped)
+    and checks every one with PIL ``Image.open(...).verify()``, so a corrupt file fails before training.
+
+    Args:
+        root: directory to search (``~`` expanded).
+        batch_size: samples per batch; at most the number of images (checked in ``setup()``).
+        num_workers: dataloader worker processes.
+        resolution: output height and width (default 64).
+        channels: 3 (default, RGB) or 1 (grayscale).
+
+    Raises:
+        ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``; in ``setup()``,
+            on a corrupt image (named) or a ``batch_size`` larger than the number of images.
+        FileNotFoundError: in ``setup()``, when ``root`` is missing or holds no image file.
+    """
+
+    name = "image_folder"
+    default_feature_extractor = "inception-v3-compat"
+
+    def __init__(
+        self,
+        root: str | Path,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        resolution: int = 64,
+        channels: int = 3,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+        )
+        self.root = Path(root).expanduser()
+
+    def _build_dataset(self) -> ImageFileDataset:
+        paths = find_images(self.root)
+        verify_images(paths)
+        return ImageFileDataset(paths, self.resolution, self.channels)

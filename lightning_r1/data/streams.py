@@ -1,0 +1,57 @@
+"""Infinite iterable datasets that yield whole batches, for ``DataLoader(batch_size=None)``.
+
+Sampling uses torch's global RNG, so ``lightning.seed_everything`` makes streams reproducible and restored
+RNG states make a resumed run continue the same sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import IterableDataset
+
+
+class GaussianMixtureStream(IterableDataset):
+    """Endless batches from an equal-weight mixture of isotropic Gaussians.
+
+    Args:
+        modes: mode centres ``[K, D]``.
+        std: standard deviation of every component.
+        batch_size: samples per yielded batch.
+    """
+
+    def __init__(self, modes: Tensor, std: float, batch_size: int) -> None:
+        self.modes = modes.to(torch.float32)
+        self.std = float(std)
+        self.batch_size = batch_size
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` samples ``[n, D]`` (float32); ``generator=None`` uses the global RNG."""
+        index = torch.randint(len(self.modes), (n,), generator=generator)
+        noise = torch.randn(n, self.modes.shape[1], generator=generator)
+        return self.modes[index] + self.std * noise
+
+    def __iter__(self) -> Iterator[Tensor]:
+        while True:
+            yield self.sample(self.batch_size)
+
+
+class PointMassStream(IterableDataset):
+    """Endless batches of one point: a Dirac distribution at ``value`` (default 0).
+
+    Args:
+        batch_size: samples per yielded batch.
+        dim: dimension of a sample.
+        value: location of the point mass.
+    """
+
+    def __init__(self, batch_size: int, dim: int = 1, value: float = 0.0) -> None:
+        self.batch_size = batch_size
+        self.dim = dim
+        self.value = float(value)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        while True:
+            yield torch.full((self.batch_size, self.dim), self.value, dtype=torch.float32)

@@ -1,0 +1,130 @@
+"""MNIST and CIFAR-10 through ``torchvision.datasets`` (downloaded in ``prepare_data()``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from torch.utils.data import Dataset
+from torchvision.datasets import CIFAR10, MNIST, VisionDataset
+
+from lightning_r1.data.base import ImageDataModule
+from lightning_r1.data.transforms import ImagesOnly, PILToTensor
+
+DEFAULT_ROOT = "~/.cache/lightning_r1/data"
+
+
+class TorchvisionDataModule(ImageDataModule):
+    """The training split of a torchvision dataset, images only, resized and scaled to [-1, 1].
+
+    Args:
+        batch_size: samples per batch; at most the dataset size (checked in ``setup()``).
+        num_workers: dataloader worker processes.
+        root: directory holding the data (``~`` expanded).
+        download: download the data in ``prepare_data()`` if missing.
+        resolution: output height and width.
+        channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``).
+
+    Raises:
+        ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``.
+        FileNotFoundError: in ``setup()``, when the data is not under ``root``.
+    """
+
+    dataset_cls: ClassVar[type[VisionDataset]]
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        root: str | Path = DEFAULT_ROOT,
+        download: bool = True,
+        resolution: int = 32,
+        channels: int = 3,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+        )
+        self.root = Path(root).expanduser()
+        self.download = bool(download)
+
+    def prepare_data(self) -> None:
+        """Download the training split into ``root`` when ``download`` is true (once, on rank 0)."""
+        if self.download:
+            self.dataset_cls(str(self.root), train=True, download=True)
+
+    def _build_dataset(self) -> Dataset:
+        try:
+            dataset = self.dataset_cls(
+                str(self.root),
+                train=True,
+                download=False,
+                transform=PILToTensor(self.resolution, self.channels),
+            )
+        except RuntimeError as err:  # torchvision's "Dataset not found or corrupted"
+            raise FileNotFoundError(
+                f"{self.dataset_cls.__name__} not found under `dataset.root`={self.root}; "
+                "set `dataset.download=true` to download it (Lightning then fetches it in prepare_data())"
+            ) from err
+        return ImagesOnly(dataset)
+
+
+class MNISTDataModule(TorchvisionDataModule):
+    """The 60,000 MNIST training digits; default 32x32 grayscale (bilinear resize from 28x28).
+
+    Args:
+        batch_size: samples per batch.
+        num_workers: dataloader worker processes.
+        root: data directory (default ``~/.cache/lightning_r1/data``).
+        download: download in ``prepare_data()`` if missing.
+        resolution: output height and width (default 32).
+        channels: 1 (default) or 3.
+
+    Raises:
+        ValueError: on invalid arguments; FileNotFoundError in ``setup()`` when the data is missing.
+    """
+
+    name = "mnist"
+    default_feature_extractor = "mnist-classifier"
+    dataset_cls = MNIST
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        root: str | Path = DEFAULT_ROOT,
+        download: bool = True,
+        resolution: int = 32,
+        channels: int = 1,
+    ) -> None:
+        super().__init__(batch_size, num_workers, root, download, resolution, channels)
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    """The 50,000 CIFAR-10 training images; default 32x32 RGB.
+
+    Args:
+        batch_size: samples per batch.
+        num_workers: dataloader worker processes.
+        root: data directory (default ``~/.cache/lightning_r1/data``).
+        download: download in ``prepare_data()`` if missing.
+        resolution: output height and width (default 32).
+        channels: 3 (default) or 1.
+
+    Raises:
+        ValueError: on invalid arguments; FileNotFoundError in ``setup()`` when the data is missing.
+    """
+
+    name = "cifar10"
+    default_feature_extractor = "inception-v3-compat"
+    dataset_cls = CIFAR10
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        root: str | Path = DEFAULT_ROOT,
+        download: bool = True,
+        resolution: int = 32,
+        channels: int = 3,
+    ) -> None:
+        super().__init__(batch_size, num_workers, root, download, resolution, channels)

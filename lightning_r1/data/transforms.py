@@ -1,0 +1,87 @@
+"""Image preprocessing shared by all image DataModules.
+
+Every image goes the same way: float in [0, 1] -> resize the shorter side to ``resolution`` (bilinear,
+antialiased) -> center-crop to ``resolution`` x ``resolution`` -> scale to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+
+def resize_and_scale(images: Tensor, resolution: int) -> Tensor:
+    """Resize, center-crop and map float images from [0, 1] to [-1, 1].
+
+    Args:
+        images: float tensor ``[..., C, H, W]`` with values in [0, 1] (a single image or a batch).
+        resolution: output height and width.
+
+    Returns:
+        float32 tensor ``[..., C, resolution, resolution]`` in [-1, 1].
+    """
+    if images.shape[-2:] != (resolution, resolution):
+        images = TF.resize(images, [resolution], interpolation=InterpolationMode.BILINEAR, antialias=True)
+        images = TF.center_crop(images, [resolution, resolution])
+    return images.clamp(0.0, 1.0).mul(2.0).sub(1.0).to(torch.float32)
+
+
+class PILToTensor:
+    """Callable turning a PIL image into a float32 tensor ``[channels, resolution, resolution]`` in [-1, 1].
+
+    The image is converted to ``"L"`` (channels=1) or ``"RGB"`` (channels=3) first, then resized with
+    :func:`resize_and_scale`. A plain class (not a lambda) so it pickles into dataloader workers.
+
+    Args:
+        resolution: output height and width.
+        channels: 1 or 3.
+    """
+
+    def __init__(self, resolution: int, channels: int) -> None:
+        self.resolution = resolution
+        self.mode = "L" if channels == 1 else "RGB"
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        pixels = TF.pil_to_tensor(image.convert(self.mode)).float().div(255.0)
+        return resize_and_scale(pixels, self.resolution)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(resolution={self.resolution}, mode={self.mode!r})"
+
+
+class TensorImageDataset(Dataset):
+    """In-memory images ``[N, C, H, W]`` whose items are single tensors ``[C, H, W]`` (no labels).
+
+    Args:
+        images: the image tensor.
+    """
+
+    def __init__(self, images: Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+
+class ImagesOnly(Dataset):
+    """Drops the labels of an ``(image, label)`` dataset such as a torchvision dataset.
+
+    Args:
+        dataset: a dataset whose items are ``(image, label)`` tuples.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.dataset[index][0]
