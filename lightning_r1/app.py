@@ -1,0 +1,136 @@
+"""The Hydra application behind ``train.py``: composed config in, trained run directory out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_r1.callbacks import RunSummary, SampleGrid
+from lightning_r1.gan import GAN
+
+log = logging.getLogger(__name__)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Top-level knobs checked before anything is built (one-line errors naming the field)."""
+    for key in ("iterations", "batch_size"):
+        value = cfg.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"Expected `{key}` to be a positive integer, got {value!r}")
+
+
+def build(node: Any, key: str) -> Any:
+    """``instantiate(node)``, with a bad-argument error re-raised as one line that names the config key."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, ValueError | FileNotFoundError):
+            raise type(cause)(f"{key}: {cause}") from cause
+        raise
+
+
+def group_members(cfg: DictConfig, group: str) -> dict[str, Any]:
+    """Members of a multi-select group (``regularizer=[r1,r2]`` → {"r1": ..., "r2": ...}); none → {}."""
+    node = cfg.get(group)
+    return {} if node is None else {name: node[name] for name in node}
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    loggers = [build(member, f"logger.{name}") for name, member in group_members(cfg, "logger").items()]
+    if not any(
+        isinstance(lg, CSVLogger) for lg in loggers
+    ):  # the run directory always keeps its scalar history
+        loggers.append(CSVLogger(save_dir=run_dir, name="", version=""))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
+    regularizers = [
+        build(node, f"regularizer.{name}") for name, node in group_members(cfg, "regularizer").items()
+    ]
+    steps_per_iteration = cfg.gan.d_steps + 1  # Lightning's global_step counts every optimizer step
+    callbacks: list[L.Callback] = [
+        *regularizers,
+        SampleGrid(run_dir / "samples", every=cfg.samples_every),
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="iter_{iteration:.0f}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=cfg.checkpoint_every * steps_per_iteration or None,
+            save_top_k=-1,
+            save_last=True,
+        ),
+        RunSummary(run_dir / "summary.json", overrides=job_overrides()),
+    ]
+    if cfg.get("metrics") and "_target_" in cfg.metrics:
+        callbacks.append(build(cfg.metrics, "metrics"))
+    callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
+    return callbacks
+
+
+def job_overrides() -> list[str]:
+    """This job's command-line overrides (empty outside a Hydra app)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Build everything the config names, fit, and return the sweep objective (``cfg.objective``) if set.
+
+    Raises:
+        ValueError: on a bad top-level value, before any training step.
+        KeyError: when ``cfg.objective`` names a metric the run never logged.
+    """
+    check_config(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=False)
+
+    datamodule = build(cfg.dataset, "dataset")
+    models = build(cfg.model, "model")
+    gan = GAN(
+        generator=models.generator,
+        discriminator=models.discriminator,
+        latent_dim=cfg.gan.latent_dim,
+        loss=build(cfg.loss, "loss"),
+        optimizer_g=instantiate(cfg.optim.g),
+        optimizer_d=instantiate(cfg.optim.d),
+        d_steps=cfg.gan.d_steps,
+        update=cfg.gan["update"],  # not .update: DictConfig has an update() method
+        iterations=cfg.iterations,
+        ema_half_life_images=cfg.gan.ema_half_life_images,
+        ema_rampup=cfg.gan.ema_rampup,
+        diagnostics_every=cfg.gan.diagnostics_every,
+    )
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=build_callbacks(cfg, run_dir),
+        logger=build_loggers(cfg, run_dir),
+        default_root_dir=run_dir,
+    )
+    trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    log.info("run directory: %s", run_dir)
+    return objective_value(cfg, trainer)
+
+
+def objective_value(cfg: DictConfig, trainer: L.Trainer) -> float | None:
+    """The metric a Hydra sweeper optimises (e.g. optuna on ``val/fid``), read from the finished run."""
+    name = cfg.get("objective")
+    if not name:
+        return None
+    if name not in trainer.callback_metrics:
+        raise KeyError(
+            f"objective={name!r} was never logged by this run; logged metrics: {sorted(trainer.callback_metrics)}"
+        )
+    return float(trainer.callback_metrics[name])

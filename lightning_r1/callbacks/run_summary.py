@@ -1,0 +1,74 @@
+"""``summary.json``: the one file a sweep report reads from each run directory (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from lightning_r1.regularizers import Regularizer
+
+
+class RunSummary(L.Callback):
+    """Writes ``summary.json`` at the end of training, and with ``"status": "failed"`` when training raises.
+
+    Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
+    final value of every logged scalar), ``best`` (from metric callbacks exposing ``summary()``), ``overrides``,
+    ``status``.
+
+    Args:
+        path: the JSON file to write.
+        overrides: the command-line overrides of this run (recorded for reports).
+    """
+
+    def __init__(self, path: str | Path, overrides: list[str] | None = None) -> None:
+        self.path = Path(path)
+        self.overrides = list(overrides or [])
+        self.start_time: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_time = time.perf_counter()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.write(trainer, pl_module, status="completed")
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.write(trainer, pl_module, status="failed", error=f"{type(exception).__name__}: {exception}")
+
+    def write(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, status: str, **extra: Any
+    ) -> dict | None:
+        if not trainer.is_global_zero:
+            return None
+        summary: dict[str, Any] = {
+            "iterations": int(getattr(pl_module, "iteration", 0)),
+            "wall_time_s": time.perf_counter() - (self.start_time or time.perf_counter()),
+            "regularizers": [cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer)],
+            "metrics": final_metrics(trainer.callback_metrics),
+            "best": {},
+            "overrides": self.overrides,
+            "status": status,
+            **extra,
+        }
+        for cb in trainer.callbacks:  # metric callbacks (FID, toy-mode metrics) report their best values
+            if cb is not self and hasattr(cb, "summary"):
+                summary["best"].update(cb.summary().get("best", {}))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(summary, indent=2, default=str))
+        return summary
+
+
+def final_metrics(callback_metrics: dict[str, torch.Tensor]) -> dict[str, float | None]:
+    """Logged scalars as plain floats (non-finite values become null so the JSON stays valid)."""
+    out: dict[str, float | None] = {}
+    for key, value in sorted(callback_metrics.items()):
+        number = float(value)
+        out[key] = number if math.isfinite(number) else None
+    return out

@@ -1,0 +1,88 @@
+"""Sample grids from the EMA generator, written to ``<run_dir>/samples`` every N iterations and at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import save_image  # noqa: E402
+
+
+class SampleGrid(L.Callback):
+    """Saves ``iter_XXXXXX.png``: an image grid for image data, a scatter over the data's modes for 2-D data.
+
+    The latents are fixed (drawn once from a private generator, so the global RNG and thus training are untouched)
+    so successive grids show the same z evolving.
+
+    Args:
+        directory: where PNGs go.
+        every: iterations between grids (0: only at the end).
+        num_samples: images per grid (64) — for 2-D data, points per scatter (2,500).
+    """
+
+    def __init__(self, directory: str | Path, every: int = 250, num_samples: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.every = every
+        self.num_samples = num_samples
+        self.last_written: int | None = None
+        self.latest: Path | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        it = pl_module.iteration
+        if self.every and it % self.every == 0 and it != self.last_written and it > 0:
+            self.write(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.iteration != self.last_written:
+            self.write(trainer, pl_module)
+
+    def write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
+        if not trainer.is_global_zero:
+            return None
+        shape = sample_shape(pl_module)
+        n = self.num_samples or (2500 if shape == (2,) else 64)
+        z = torch.randn(n, pl_module.latent_dim, generator=torch.Generator().manual_seed(1234))
+        samples = pl_module.generate(z).float().cpu()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"iter_{pl_module.iteration:06d}.png"
+        if len(shape) == 3:
+            save_image(samples, path, nrow=8, normalize=True, value_range=(-1, 1))
+        elif shape == (2,):
+            save_scatter(samples, getattr(trainer.datamodule, "modes", None), path, pl_module.iteration)
+        else:
+            return None  # 1-D data (Dirac-GAN) has its trajectory instead
+        self.last_written, self.latest = pl_module.iteration, path
+        for logger in trainer.loggers:  # dashboards that take images (wandb) get the grid too
+            if hasattr(logger, "log_image"):
+                logger.log_image("samples", [str(path)], step=trainer.global_step)
+        return path
+
+
+def sample_shape(pl_module: L.LightningModule) -> tuple[int, ...]:
+    """Shape of one generated sample (from the generator's ``sample_shape`` attribute, else by generating one)."""
+    shape = getattr(pl_module.generator, "sample_shape", None)
+    if shape is None:
+        shape = pl_module.generate(torch.zeros(1, pl_module.latent_dim)).shape[1:]
+    return tuple(shape)
+
+
+def save_scatter(points: torch.Tensor, modes: torch.Tensor | None, path: Path, iteration: int) -> None:
+    """Scatter of generated 2-D points (blue) over the true modes (red crosses)."""
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, label="generated")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], c="red", marker="x", s=30, label="data modes")
+        lim = float(modes.abs().max()) * 1.5 + 0.5
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(f"iteration {iteration}")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

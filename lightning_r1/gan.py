@@ -1,0 +1,262 @@
+"""GAN: a LightningModule with manual optimization for any generator/discriminator pair.
+
+One *iteration* is one generator update, preceded by ``d_steps`` discriminator updates (one per training batch).
+Regularizers are Lightning callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step
+they add their penalty to the D loss, computed from the same D forward as the adversarial loss.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
+from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
+from lightning_r1.regularizers import DiscriminatorPass, Regularizer
+from lightning_r1.regularizers.discriminator_pass import logits
+from lightning_r1.training_state import check_sample_shapes, frozen, restore_rng_states, rng_states
+
+# The EMA generator stays in eval mode on purpose; Lightning's notice about eval-mode modules is expected here.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", module="lightning")
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+UPDATES = ("alternating", "simultaneous")
+
+
+class GAN(L.LightningModule):
+    """Adversarial training of ``generator`` against ``discriminator``.
+
+    Args:
+        generator: maps ``z [N, latent_dim]`` to samples.
+        discriminator: maps samples to logits ``[N]`` or ``[N, 1]``. No batch statistics (penalties are per sample).
+        latent_dim: size of the Gaussian latent z.
+        loss: a name in :data:`lightning_r1.losses.LOSSES` (nonsaturating, minimax, hinge, wasserstein,
+            relativistic) or an :class:`~lightning_r1.losses.AdversarialLoss`.
+        optimizer_g, optimizer_d: factories ``params -> Optimizer`` (e.g. Hydra partials); default Adam(lr=2e-4,
+            betas=(0, 0.99)) as in Mescheder et al. 2018 and StyleGAN2.
+        d_steps: discriminator updates per generator update.
+        update: "alternating" (D then G) or "simultaneous" (both gradients at the same point, then both steps).
+        iterations: training length in generator updates; the run stops there (Lightning's epoch limit is lifted).
+        ema_half_life_images: half-life of the EMA generator in images (0 disables averaging).
+        ema_rampup: cap the half-life at this fraction of images seen (None: no ramp-up).
+        diagnostics_every: log ``train/grad_norm_real`` / ``train/grad_norm_fake`` every this many iterations (0: never).
+
+    Raises:
+        ValueError: on an unknown loss or update rule, or a non-positive size/count.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        loss: str | AdversarialLoss = "nonsaturating",
+        optimizer_g: OptimizerFactory | None = None,
+        optimizer_d: OptimizerFactory | None = None,
+        d_steps: int = 1,
+        update: str = "alternating",
+        iterations: int | None = None,
+        ema_half_life_images: float = 10_000.0,
+        ema_rampup: float | None = 0.05,
+        diagnostics_every: int = 50,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("latent_dim", latent_dim)
+        _check_positive_int("d_steps", d_steps)
+        if iterations is not None:
+            _check_positive_int("iterations", iterations)
+        if update not in UPDATES:
+            raise ValueError(f"Expected `update` to be one of {list(UPDATES)}, got {update!r}")
+        if update == "simultaneous" and d_steps != 1:
+            raise ValueError(f"Expected `d_steps` = 1 with update='simultaneous', got {d_steps}")
+        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "optimizer_g", "optimizer_d"])
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_ema = make_ema_copy(generator)
+        self.latent_dim = latent_dim
+        self.loss = get_loss(loss) if isinstance(loss, str) else loss
+        adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.0, 0.99))
+        self.optimizer_g = optimizer_g or adam
+        self.optimizer_d = optimizer_d or adam
+        self.d_steps, self.update, self.iterations = d_steps, update, iterations
+        self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
+        self.diagnostics_every = diagnostics_every
+        self.iteration = 0  # generator updates done
+        self.images_seen = 0  # real images consumed by generator updates (for the EMA ramp-up)
+        self.d_step_in_iteration = 0
+        self._shapes_checked = False
+
+    # ---- set-up --------------------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.optimizer_g(self.generator.parameters()),
+            self.optimizer_d(self.discriminator.parameters()),
+        ]
+
+    @property
+    def regularizers(self) -> list[Regularizer]:
+        """Every regularizer callback attached to the trainer (empty outside a Trainer)."""
+        if self._trainer is None:
+            return []
+        return [cb for cb in self.trainer.callbacks if isinstance(cb, Regularizer)]
+
+    def on_fit_start(self) -> None:
+        if self.iterations is not None:
+            self.trainer.fit_loop.max_epochs = -1  # `iterations` is the training length, not epochs
+        shape = getattr(self.trainer.datamodule, "sample_shape", None) if self.trainer.datamodule else None
+        if shape is not None:
+            self._check_shapes(
+                torch.Size(shape), source=f"dataset {getattr(self.trainer.datamodule, 'name', '')}"
+            )
+
+    def _check_shapes(self, sample_shape: torch.Size, source: str) -> None:
+        check_sample_shapes(
+            self.generator, self.discriminator, self.latent_dim, sample_shape, source, self.device
+        )
+        self._shapes_checked = True
+
+    # ---- one training batch --------------------------------------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        if self.iterations is not None and self.iteration >= self.iterations:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, tuple | list) else batch
+        if not self._shapes_checked:
+            self._check_shapes(real.shape[1:], source="the training batches")
+        opt_g, opt_d = self.optimizers()
+        if self.update == "simultaneous":
+            # both gradients at the same (theta, psi), then both steps (needed for the Dirac-GAN theory)
+            fake = self._generate(real.shape[0])
+            g_loss = self._generator_loss(real, fake)
+            d_loss = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
+            for opt, loss in ((opt_g, g_loss), (opt_d, d_loss)):
+                opt.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+            opt_g.step()
+            opt_d.step()
+        else:
+            # D main + D reg: one backward through the adversarial loss and every due penalty
+            with torch.no_grad():
+                fake = self._generate(real.shape[0])
+            d_loss = self._discriminator_loss(real, fake, self._due_regularizers())
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            self.d_step_in_iteration += 1
+            if self.d_step_in_iteration < self.d_steps:
+                return
+            # G main: a fresh z, D frozen so no D weight gradients are computed
+            g_loss = self._generator_loss(real, self._generate(real.shape[0]))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+        self._finish_iteration(real.shape[0])
+
+    def _generate(self, n: int) -> Tensor:
+        return self.generator(torch.randn(n, self.latent_dim, device=self.device))
+
+    def _due_regularizers(self) -> list[Regularizer]:
+        """Regularizers that apply on this D step (advances every lazy counter by one step)."""
+        return [reg for reg in self.regularizers if reg.next_d_step()]
+
+    def _discriminator_loss(self, real: Tensor, fake: Tensor, due: list[Regularizer]) -> Tensor:
+        """Adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake."""
+        diagnose = self._diagnostics_due()
+        d_pass = DiscriminatorPass.forward(
+            self.discriminator,
+            real,
+            fake,
+            real_grad=diagnose or any(reg.needs_real_grad for reg in due),
+            fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
+        )
+        loss = self.loss.d_loss(d_pass.d_real, d_pass.d_fake)
+        logs = {
+            "train/d_loss": loss,
+            "train/d_real": d_pass.d_real.mean(),
+            "train/d_fake": d_pass.d_fake.mean(),
+        }
+        total = loss
+        for reg in due:
+            penalty = reg.penalty(d_pass, self.iteration)
+            total = total + reg.every * penalty  # lazy regularization: weight × k on every k-th step
+            logs[f"train/{reg.name}"] = penalty
+        if diagnose:  # E||∇_x D||² on real and fake, shared with R1/R2 when they ran on this step
+            logs["train/grad_norm_real"] = d_pass.sq_norm("real", create_graph=False).mean()
+            logs["train/grad_norm_fake"] = d_pass.sq_norm("fake", create_graph=False).mean()
+        self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True, on_epoch=False)
+        return total
+
+    def _generator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        with frozen(self.discriminator):
+            d_fake = logits(self.discriminator, fake)
+            d_real = logits(self.discriminator, real) if needs_real_for_generator(self.loss) else None
+        g_loss = self.loss.g_loss(d_fake, d_real)
+        self.log("train/g_loss", g_loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        return g_loss
+
+    def _diagnostics_due(self) -> bool:
+        every = self.diagnostics_every
+        return bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
+
+    def _finish_iteration(self, batch_size: int) -> None:
+        self.iteration += 1
+        self.d_step_in_iteration = 0
+        self.images_seen += batch_size
+        beta = ema_beta(batch_size, self.images_seen, self.ema_half_life_images, self.ema_rampup)
+        update_ema(self.generator_ema, self.generator, beta)
+        for reg in self.regularizers:
+            reg.iteration = self.iteration
+        self.log("iteration", float(self.iteration), on_step=True, on_epoch=False)
+        if self.iterations is not None and self.iteration >= self.iterations:
+            self.trainer.should_stop = True
+
+    # ---- sampling ------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
+        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode."""
+        net = self.generator_ema if ema else self.generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(self.device))
+        finally:
+            net.train(was_training)
+
+    def sample(self, num_samples: int, ema: bool = True, batch_size: int = 256) -> Tensor:
+        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device."""
+        chunks = []
+        for start in range(0, num_samples, batch_size):
+            n = min(batch_size, num_samples - start)
+            chunks.append(self.generate(torch.randn(n, self.latent_dim, device=self.device), ema=ema))
+        return torch.cat(chunks)
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["lightning_r1"] = {
+            "iteration": self.iteration,
+            "images_seen": self.images_seen,
+            "d_step_in_iteration": self.d_step_in_iteration,
+            "rng_states": rng_states(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["lightning_r1"]
+        self.iteration = state["iteration"]
+        self.images_seen = state["images_seen"]
+        self.d_step_in_iteration = state["d_step_in_iteration"]
+        restore_rng_states(state["rng_states"])
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
