@@ -118,6 +118,8 @@ def train(cfg: DictConfig) -> float | None:
         logger=build_loggers(cfg, run_dir),
         default_root_dir=run_dir,
     )
+    for logger in trainer.loggers:  # the whole resolved config, for dashboards and reports
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     log.info("run directory: %s", run_dir)

@@ -167,15 +167,21 @@ class GAN(L.LightningModule):
 
     def _due_regularizers(self) -> list[Regularizer]:
         """Regularizers that apply on this D step (advances every lazy counter by one step)."""
-        return [reg for reg in self.regularizers if reg.next_d_step()]
+        return [reg for reg in self.regularizers if reg.adds_penalty and reg.next_d_step()]
+
+    def _perturb(self, x: Tensor) -> Tensor:
+        """D's inputs after every regularizer's input transform (identity except instance noise)."""
+        for reg in self.regularizers:
+            x = reg.perturb(x)
+        return x
 
     def _discriminator_loss(self, real: Tensor, fake: Tensor, due: list[Regularizer]) -> Tensor:
         """Adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake."""
         diagnose = self._diagnostics_due()
         d_pass = DiscriminatorPass.forward(
             self.discriminator,
-            real,
-            fake,
+            self._perturb(real),
+            self._perturb(fake),
             real_grad=diagnose or any(reg.needs_real_grad for reg in due),
             fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
         )
@@ -198,8 +204,8 @@ class GAN(L.LightningModule):
 
     def _generator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         with frozen(self.discriminator):
-            d_fake = logits(self.discriminator, fake)
-            d_real = logits(self.discriminator, real) if needs_real_for_generator(self.loss) else None
+            d_fake = logits(self.discriminator, self._perturb(fake))
+            d_real = logits(self.discriminator, self._perturb(real)) if needs_real_for_generator(self.loss) else None
         g_loss = self.loss.g_loss(d_fake, d_real)
         self.log("train/g_loss", g_loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return g_loss

@@ -53,6 +53,7 @@ class Regularizer(L.Callback):
     allows_auto: bool = False
     needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
     needs_fake_grad: bool = False
+    adds_penalty: bool = True  # False for input transforms such as instance noise
 
     def __init__(
         self,
@@ -119,6 +120,10 @@ class Regularizer(L.Callback):
             discriminator, real, fake, real_grad=self.needs_real_grad, fake_grad=self.needs_fake_grad
         )
         return self.penalty(d_pass)
+
+    def perturb(self, x: Tensor) -> Tensor:
+        """Transform D's inputs (real and fake) before every D forward; identity for penalties."""
+        return x
 
     # ---- the training-loop side --------------------------------------------------------------------------------
     def next_d_step(self) -> bool:
