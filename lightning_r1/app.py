@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from lightning_r1.callbacks import RunSummary, SampleGrid
 from lightning_r1.gan import GAN
 
 log = logging.getLogger(__name__)
+# The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
+warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 
 def check_config(cfg: DictConfig) -> None:

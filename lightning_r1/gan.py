@@ -23,7 +23,7 @@ from lightning_r1.regularizers.discriminator_pass import logits
 from lightning_r1.training_state import check_sample_shapes, frozen, restore_rng_states, rng_states
 
 # The EMA generator stays in eval mode on purpose; Lightning's notice about eval-mode modules is expected here.
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", module="lightning")
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
