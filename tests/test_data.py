@@ -161,10 +161,31 @@ def test_mnist_5k_batches(resolution, channels):
 
 
 def test_mnist_5k_loader_settings():
+    torch.manual_seed(0)
     dm = MNIST5kDataModule(batch_size=1000, num_workers=0)
     loader = dm.train_dataloader()  # calls setup() itself
-    assert loader.drop_last and loader.num_workers == 0
-    assert len(loader) == 5  # 5000 // 1000, every batch full
+    assert loader.num_workers == 0
+    batches = [b for _, b in zip(range(10), loader, strict=False)]  # endless: two passes of 5 full batches
+    assert all(b.shape == (1000, 1, 32, 32) for b in batches)
+    first, second = torch.cat(batches[:5]), torch.cat(batches[5:])
+    # each pass covers the dataset once, in a fresh order
+    assert torch.equal(first.sum(dim=(1, 2, 3)).sort().values, second.sum(dim=(1, 2, 3)).sort().values)
+    assert not torch.equal(first, second)
+
+
+def test_batch_order_resumes_at_the_consumed_count():
+    """A new loader started at batch k continues the same order (what exact resume relies on)."""
+    torch.manual_seed(3)
+    dm = MNIST5kDataModule(batch_size=700)
+    full = [b for _, b in zip(range(9), dm.train_dataloader(), strict=False)]
+    dm.batches_consumed = 6
+    resumed = [b for _, b in zip(range(3), dm.train_dataloader(), strict=False)]
+    assert all(torch.equal(a, b) for a, b in zip(full[6:], resumed, strict=True))
+    stream = Ring8DataModule(batch_size=8)
+    stream.batches_consumed = 0
+    first = [b for _, b in zip(range(4), stream.train_dataloader(), strict=False)]
+    stream.batches_consumed = 2
+    assert torch.equal(next(iter(stream.train_dataloader())), first[2])
 
 
 def test_mnist_5k_batch_size_larger_than_dataset():

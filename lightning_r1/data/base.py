@@ -13,7 +13,10 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from lightning_r1.data.resumable import ResumableBatchSampler
 
 
 def check_positive_int(field: str, value: Any) -> int:
@@ -83,6 +86,25 @@ class BaseDataModule(L.LightningDataModule):
         self.num_workers = check_non_negative_int("num_workers", num_workers)
         self.sample_shape: tuple[int, ...] = ()
         self.num_samples: int | None = None
+        self.batches_consumed = 0  # counted when training takes a batch (not when Lightning prefetches it)
+        self.seed: int | None = None  # fixes the batch order; from the seed of the run, saved in checkpoints
+
+    def data_seed(self) -> int:
+        """The seed of the batch order: ``torch.initial_seed()`` (set by ``seed_everything``) unless restored."""
+        if self.seed is None:
+            self.seed = torch.initial_seed()
+        return self.seed
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        self.batches_consumed += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batches_consumed": self.batches_consumed, "seed": self.seed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.batches_consumed = state_dict["batches_consumed"]
+        self.seed = state_dict["seed"]
 
     def _loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
         """A DataLoader over ``dataset`` with this module's worker settings."""
@@ -90,6 +112,8 @@ class BaseDataModule(L.LightningDataModule):
             dataset,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # a private generator: creating the loader's iterator then draws no number from the global RNG
+            generator=torch.Generator().manual_seed(self.data_seed()),
             **kwargs,
         )
 
@@ -103,7 +127,8 @@ class StreamDataModule(BaseDataModule):
     stream: IterableDataset
 
     def train_dataloader(self) -> DataLoader:
-        """Endless loader of float32 batches ``[batch_size, *sample_shape]``."""
+        """Endless loader of float32 batches ``[batch_size, *sample_shape]``, resuming at the consumed count."""
+        self.stream.seed, self.stream.start = self.data_seed(), self.batches_consumed
         return self._loader(self.stream, batch_size=None)
 
 
@@ -154,7 +179,10 @@ class ImageDataModule(BaseDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled loader of full batches; calls ``setup()`` first if needed."""
+        """Endless shuffled full batches (a new seeded permutation per pass), resuming at the consumed count."""
         if self.train_dataset is None:
             self.setup("fit")
-        return self._loader(self.train_dataset, batch_size=self.batch_size, shuffle=True, drop_last=True)
+        sampler = ResumableBatchSampler(
+            self.num_samples, self.batch_size, self.data_seed(), self.batches_consumed
+        )
+        return self._loader(self.train_dataset, batch_sampler=sampler)

@@ -1,7 +1,8 @@
 """Infinite iterable datasets that yield whole batches, for ``DataLoader(batch_size=None)``.
 
-Sampling uses torch's global RNG, so ``lightning.seed_everything`` makes streams reproducible and restored
-RNG states make a resumed run continue the same sequence.
+Batch ``k`` of a stream is drawn from a private generator seeded by ``(seed, k)`` (see ``resumable.py``): the
+DataModule sets ``seed`` from the run's seed and ``start`` from the batches already consumed, so runs are
+reproducible, a resumed run continues the same sequence, and DDP ranks share one global batch.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset
+
+from lightning_r1.data.resumable import batch_generator, rank_and_world, rank_slice
 
 
 class GaussianMixtureStream(IterableDataset):
@@ -26,6 +29,7 @@ class GaussianMixtureStream(IterableDataset):
         self.modes = modes.to(torch.float32)
         self.std = float(std)
         self.batch_size = batch_size
+        self.seed, self.start = 0, 0
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` samples ``[n, D]`` (float32); ``generator=None`` uses the global RNG."""
@@ -34,8 +38,12 @@ class GaussianMixtureStream(IterableDataset):
         return self.modes[index] + self.std * noise
 
     def __iter__(self) -> Iterator[Tensor]:
+        world = rank_and_world()[1]
+        index = self.start
         while True:
-            yield self.sample(self.batch_size)
+            global_batch = self.sample(self.batch_size * world, generator=batch_generator(self.seed, index))
+            yield rank_slice(global_batch, self.batch_size)
+            index += 1
 
 
 class PointMassStream(IterableDataset):
@@ -51,6 +59,7 @@ class PointMassStream(IterableDataset):
         self.batch_size = batch_size
         self.dim = dim
         self.value = float(value)
+        self.seed, self.start = 0, 0  # unused: every batch is the same
 
     def __iter__(self) -> Iterator[Tensor]:
         while True:

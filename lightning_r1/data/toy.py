@@ -3,7 +3,7 @@
 - ``ring8``: 8 modes evenly spaced on the unit circle, std 0.01.
 - ``grid25``: 25 modes at {-4, -2, 0, 2, 4}^2, std 0.05.
 
-Both are infinite streams drawn fresh every batch from torch's global RNG; ``modes`` and ``std`` are
+Both are infinite streams drawn fresh every batch (seeded per batch, see resumable.py); ``modes`` and ``std`` are
 exposed for the toy metrics (high-quality sample: within 3 std of its nearest mode).
 """
 
