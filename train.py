@@ -4,8 +4,8 @@
     python train.py 'regularizer=[r1,r2]' regularizer.r2.gamma=5
     python train.py -m regularizer=none,r1,r2,wgan_gp seed=0,1
 
-Bad input (a negative gamma, a missing image folder, ...) ends the run with one line on stderr and exit code 2;
-set HYDRA_FULL_ERROR=1 to see the traceback instead.
+Bad input (a negative gamma, a missing image folder, ...) ends the run with one line on stderr and exit code 2, a
+NaN loss with one line and exit code 1; set HYDRA_FULL_ERROR=1 to see the traceback instead.
 """
 
 import os
@@ -15,17 +15,18 @@ import hydra
 from omegaconf import DictConfig
 
 from lightning_r1.app import train
+from lightning_r1.training_state import NonFiniteLossError
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, NonFiniteLossError) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"lightning_r1: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(1 if isinstance(err, NonFiniteLossError) else 2)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_r1.callbacks import RunSummary, SampleGrid
+from lightning_r1.callbacks import PreemptionCheckpoint, RunSummary, SampleGrid
 from lightning_r1.gan import GAN
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
             save_top_k=-1,
             save_last=True,
         ),
+        PreemptionCheckpoint(run_dir / "checkpoints" / "last.ckpt"),
         RunSummary(run_dir / "summary.json", overrides=job_overrides()),
     ]
     if cfg.get("metrics") and "_target_" in cfg.metrics:
@@ -114,6 +115,8 @@ def train(cfg: DictConfig) -> float | None:
         ema_half_life_images=cfg.gan.ema_half_life_images,
         ema_rampup=cfg.gan.ema_rampup,
         diagnostics_every=cfg.gan.diagnostics_every,
+        skip_nonfinite=cfg.gan.skip_nonfinite,
+        compile=cfg.gan.compile,
     )
     trainer: L.Trainer = instantiate(
         cfg.trainer,

@@ -20,7 +20,14 @@ from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
-from lightning_r1.training_state import check_sample_shapes, frozen, restore_rng_states, rng_states
+from lightning_r1.sampling import SamplingMixin
+from lightning_r1.training_state import (
+    NonFiniteLossError,
+    check_sample_shapes,
+    frozen,
+    restore_rng_states,
+    rng_states,
+)
 
 # The EMA generator stays in eval mode on purpose; Lightning's notice about eval-mode modules is expected here.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -29,7 +36,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(L.LightningModule):
+class GAN(SamplingMixin, L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -46,6 +53,10 @@ class GAN(L.LightningModule):
         ema_half_life_images: half-life of the EMA generator in images (0 disables averaging).
         ema_rampup: cap the half-life at this fraction of images seen (None: no ramp-up).
         diagnostics_every: log ``train/grad_norm_real`` / ``train/grad_norm_fake`` every this many iterations (0: never).
+        skip_nonfinite: on a NaN/Inf loss or penalty, skip that optimizer step and count it
+            (``train/nonfinite_skips``) instead of stopping with :class:`NonFiniteLossError`.
+        compile: ``torch.compile`` G, and D for the passes that need no double backward (R1/R2's penalised batch
+            runs D eagerly: torch.compile cannot differentiate twice). ``compile_kwargs`` go to ``torch.compile``.
 
     Raises:
         ValueError: on an unknown loss or update rule, or a non-positive size/count.
@@ -65,6 +76,9 @@ class GAN(L.LightningModule):
         ema_half_life_images: float = 10_000.0,
         ema_rampup: float | None = 0.05,
         diagnostics_every: int = 50,
+        skip_nonfinite: bool = False,
+        compile: bool = False,
+        compile_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         _check_positive_int("latent_dim", latent_dim)
@@ -88,6 +102,13 @@ class GAN(L.LightningModule):
         self.d_steps, self.update, self.iterations = d_steps, update, iterations
         self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
         self.diagnostics_every = diagnostics_every
+        self.skip_nonfinite = skip_nonfinite
+        self.nonfinite_skips = 0
+        # a plain dict, so the compiled wrappers are not registered as submodules (no duplicate state_dict keys)
+        self._compiled: dict[str, nn.Module] = {}
+        if compile:
+            self._compiled = {name: torch.compile(net, **(compile_kwargs or {})) for name, net in
+                              (("generator", generator), ("discriminator", discriminator))}  # fmt: skip
         self.iteration = 0  # generator updates done
         self.images_seen = 0  # real images consumed by generator updates (for the EMA ramp-up)
         self.d_step_in_iteration = 0
@@ -137,33 +158,57 @@ class GAN(L.LightningModule):
         if self.update == "simultaneous":
             # both gradients at the same (theta, psi), then both steps (needed for the Dirac-GAN theory)
             fake = self._generate(real.shape[0])
-            g_loss = self._generator_loss(real, fake)
-            d_loss = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
-            for opt, loss in ((opt_g, g_loss), (opt_d, d_loss)):
-                opt.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-            opt_g.step()
-            opt_d.step()
+            g_loss, g_terms = self._generator_loss(real, fake)
+            d_loss, d_terms = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
+            if self._finite(g_loss, g_terms) and self._finite(d_loss, d_terms):
+                self._backward(opt_g, g_loss)
+                self._backward(opt_d, d_loss)
+                opt_g.step()
+                opt_d.step()
         else:
             # D main + D reg: one backward through the adversarial loss and every due penalty
             with torch.no_grad():
                 fake = self._generate(real.shape[0])
-            d_loss = self._discriminator_loss(real, fake, self._due_regularizers())
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
+            d_loss, d_terms = self._discriminator_loss(real, fake, self._due_regularizers())
+            if self._finite(d_loss, d_terms):
+                self._backward(opt_d, d_loss)
+                opt_d.step()
             self.d_step_in_iteration += 1
             if self.d_step_in_iteration < self.d_steps:
                 return
             # G main: a fresh z, D frozen so no D weight gradients are computed
-            g_loss = self._generator_loss(real, self._generate(real.shape[0]))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+            g_loss, g_terms = self._generator_loss(real, self._generate(real.shape[0]))
+            if self._finite(g_loss, g_terms):
+                self._backward(opt_g, g_loss)
+                opt_g.step()
         self._finish_iteration(real.shape[0])
 
+    def _backward(self, optimizer: Any, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+
+    def _finite(self, loss: Tensor, terms: dict[str, Tensor]) -> bool:
+        """True when ``loss`` is finite; otherwise raise naming the term, or (skip_nonfinite) count a skip.
+
+        Under float16 mixed precision an overflow is the GradScaler's business (it skips the step and lowers the
+        scale, as PyTorch AMP does), so the step goes ahead there.
+        """
+        if bool(torch.isfinite(loss)) or self._grad_scale() != 1.0:
+            return True
+        if not self.skip_nonfinite:
+            raise NonFiniteLossError.from_terms(self.iteration, loss, terms)
+        self.nonfinite_skips += 1
+        self.log("train/nonfinite_skips", float(self.nonfinite_skips), on_step=True, on_epoch=False)
+        return False
+
     def _generate(self, n: int) -> Tensor:
-        return self.generator(torch.randn(n, self.latent_dim, device=self.device))
+        generator = self._compiled.get("generator", self.generator)
+        return generator(torch.randn(n, self.latent_dim, device=self.device))
+
+    def _grad_scale(self) -> float:
+        """The loss scale of float16 mixed precision (1 otherwise), for input gradients taken by penalties."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
     def _due_regularizers(self) -> list[Regularizer]:
         """Regularizers that apply on this D step (advances every lazy counter by one step)."""
@@ -175,7 +220,9 @@ class GAN(L.LightningModule):
             x = reg.perturb(x)
         return x
 
-    def _discriminator_loss(self, real: Tensor, fake: Tensor, due: list[Regularizer]) -> Tensor:
+    def _discriminator_loss(
+        self, real: Tensor, fake: Tensor, due: list[Regularizer]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake."""
         diagnose = self._diagnostics_due()
         d_pass = DiscriminatorPass.forward(
@@ -184,6 +231,8 @@ class GAN(L.LightningModule):
             self._perturb(fake),
             real_grad=diagnose or any(reg.needs_real_grad for reg in due),
             fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
+            grad_scale=self._grad_scale(),
+            compiled=self._compiled.get("discriminator"),
         )
         loss = self.loss.d_loss(d_pass.d_real, d_pass.d_fake)
         logs = {
@@ -199,16 +248,20 @@ class GAN(L.LightningModule):
         if diagnose:  # E||∇_x D||² on real and fake, shared with R1/R2 when they ran on this step
             logs["train/grad_norm_real"] = d_pass.sq_norm("real", create_graph=False).mean()
             logs["train/grad_norm_fake"] = d_pass.sq_norm("fake", create_graph=False).mean()
-        self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True, on_epoch=False)
-        return total
+        logs = {k: v.detach() for k, v in logs.items()}
+        self.log_dict(logs, on_step=True, on_epoch=False)
+        return total, logs
 
-    def _generator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+    def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        discriminator = self._compiled.get("discriminator", self.discriminator)  # G step: no double backward
         with frozen(self.discriminator):
-            d_fake = logits(self.discriminator, self._perturb(fake))
-            d_real = logits(self.discriminator, self._perturb(real)) if needs_real_for_generator(self.loss) else None
+            d_fake = logits(discriminator, self._perturb(fake))
+            d_real = (
+                logits(discriminator, self._perturb(real)) if needs_real_for_generator(self.loss) else None
+            )
         g_loss = self.loss.g_loss(d_fake, d_real)
         self.log("train/g_loss", g_loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
-        return g_loss
+        return g_loss, {"train/g_loss": g_loss.detach()}
 
     def _diagnostics_due(self) -> bool:
         every = self.diagnostics_every
@@ -226,40 +279,19 @@ class GAN(L.LightningModule):
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
 
-    # ---- sampling ------------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
-        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode."""
-        net = self.generator_ema if ema else self.generator
-        was_training = net.training
-        net.eval()
-        try:
-            return net(z.to(self.device))
-        finally:
-            net.train(was_training)
-
-    def sample(self, num_samples: int, ema: bool = True, batch_size: int = 256) -> Tensor:
-        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device."""
-        chunks = []
-        for start in range(0, num_samples, batch_size):
-            n = min(batch_size, num_samples - start)
-            chunks.append(self.generate(torch.randn(n, self.latent_dim, device=self.device), ema=ema))
-        return torch.cat(chunks)
-
     # ---- checkpoints ---------------------------------------------------------------------------------------------
+    PROGRESS = ("iteration", "images_seen", "d_step_in_iteration", "nonfinite_skips")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lightning_r1"] = {
-            "iteration": self.iteration,
-            "images_seen": self.images_seen,
-            "d_step_in_iteration": self.d_step_in_iteration,
-            "rng_states": rng_states(),
+        """Progress counters and RNG states, so a resumed run continues bit for bit (on CPU)."""
+        checkpoint["lightning_r1"] = {key: getattr(self, key) for key in self.PROGRESS} | {
+            "rng_states": rng_states()
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["lightning_r1"]
-        self.iteration = state["iteration"]
-        self.images_seen = state["images_seen"]
-        self.d_step_in_iteration = state["d_step_in_iteration"]
+        for key in self.PROGRESS:
+            setattr(self, key, state[key])
         restore_rng_states(state["rng_states"])
 
 

@@ -1,4 +1,4 @@
-"""Small helpers of the training loop: pre-flight shape check, freezing D, RNG state capture for exact resume."""
+"""Small helpers of the training loop: pre-flight shape check, freezing D, the non-finite error, RNG states."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss or penalty became NaN/Inf; the message names the iteration and the term."""
+
+    @classmethod
+    def from_terms(
+        cls, iteration: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]
+    ) -> NonFiniteLossError:
+        bad = next((name for name, value in terms.items() if not torch.isfinite(value).all()), "the loss")
+        value = float(terms[bad]) if bad in terms else float(loss)
+        return cls(
+            f"iteration {iteration}: {bad} is {value}; training stopped and the last good checkpoint is kept "
+            "(set gan.skip_nonfinite=true to skip such steps instead)"
+        )
 
 
 @torch.no_grad()
@@ -58,7 +73,10 @@ def check_sample_shapes(
 
 def rng_states() -> dict[str, Any]:
     """Python, NumPy, torch CPU (and CUDA) RNG states, so a resumed run draws the same numbers."""
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # plain Python/torch types only, so Lightning can reload the checkpoint with torch.load(weights_only=True)
+    numpy_state = (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))
+    states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -66,7 +84,8 @@ def rng_states() -> dict[str, Any]:
 
 def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

@@ -13,7 +13,9 @@ import torch
 from torch import Tensor, nn
 
 
-def input_gradient_sq_norm(outputs: Tensor, inputs: Tensor, create_graph: bool = True) -> Tensor:
+def input_gradient_sq_norm(
+    outputs: Tensor, inputs: Tensor, create_graph: bool = True, grad_scale: float = 1.0
+) -> Tensor:
     """Per-sample squared norm of the input gradient, ``||∂D(x_i)/∂x_i||²`` summed over all non-batch dims.
 
     ``outputs.sum()`` has the same input gradient as each ``D(x_i)`` separately because sample i's logit depends
@@ -24,12 +26,19 @@ def input_gradient_sq_norm(outputs: Tensor, inputs: Tensor, create_graph: bool =
         outputs: discriminator logits ``[N]`` (or ``[N, 1]``) computed from ``inputs``.
         inputs: the tensor D was applied to, with ``requires_grad=True``.
         create_graph: keep the graph so the result can be differentiated w.r.t. D's weights (double backward).
+        grad_scale: the mixed-precision loss scale. As PyTorch's AMP recipe for gradient penalties prescribes, the
+            outputs are scaled before ``autograd.grad`` (so float16 input gradients do not underflow), the gradients
+            unscaled, and the norm computed in float32.
 
     Returns:
-        Tensor ``[N]``.
+        Tensor ``[N]`` (float32 or wider).
     """
+    scaled = outputs.sum() if grad_scale == 1.0 else outputs.sum() * grad_scale
     # retain_graph: the same outputs still feed the adversarial loss's backward
-    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=create_graph, retain_graph=True)
+    (grad,) = torch.autograd.grad(scaled, inputs, create_graph=create_graph, retain_graph=True)
+    grad = grad.float() if grad.dtype in (torch.float16, torch.bfloat16) else grad
+    if grad_scale != 1.0:
+        grad = grad / grad_scale
     return grad.flatten(1).square().sum(dim=1)
 
 
@@ -42,16 +51,30 @@ class DiscriminatorPass:
     fake: Tensor
     d_real: Tensor
     d_fake: Tensor
+    grad_scale: float = 1.0
     _sq_norms: dict[str, Tensor] = field(default_factory=dict)
 
     @classmethod
     def forward(
-        cls, discriminator: nn.Module, real: Tensor, fake: Tensor, real_grad: bool, fake_grad: bool
+        cls,
+        discriminator: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        real_grad: bool,
+        fake_grad: bool,
+        grad_scale: float = 1.0,
+        compiled: nn.Module | None = None,
     ) -> DiscriminatorPass:
-        """Run D once on each batch, marking inputs whose gradient some consumer needs."""
+        """Run D once on each batch, marking inputs whose gradient some consumer needs.
+
+        ``compiled`` (a ``torch.compile``'d D) serves the batches that need no input gradient; torch.compile does
+        not support the double backward that R1/R2 take through the others, so those run eagerly.
+        """
         real = real.detach().requires_grad_(real_grad)
         fake = fake.detach().requires_grad_(fake_grad)
-        return cls(discriminator, real, fake, logits(discriminator, real), logits(discriminator, fake))
+        d_real = logits(discriminator if real_grad or compiled is None else compiled, real)
+        d_fake = logits(discriminator if fake_grad or compiled is None else compiled, fake)
+        return cls(discriminator, real, fake, d_real, d_fake, grad_scale)
 
     def sq_norm(self, which: str, create_graph: bool = True) -> Tensor:
         """``||∇_x D(x_i)||²`` per sample for ``which`` in {"real", "fake"}; computed once per step."""
@@ -61,7 +84,7 @@ class DiscriminatorPass:
         inputs, outputs = (self.real, self.d_real) if which == "real" else (self.fake, self.d_fake)
         if not inputs.requires_grad:
             raise RuntimeError(f"the {which} batch was not marked requires_grad before D's forward")
-        norms = input_gradient_sq_norm(outputs, inputs, create_graph=create_graph)
+        norms = input_gradient_sq_norm(outputs, inputs, create_graph=create_graph, grad_scale=self.grad_scale)
         self._sq_norms[which] = norms
         return norms
 

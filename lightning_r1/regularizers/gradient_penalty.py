@@ -25,7 +25,7 @@ def interpolate(real: Tensor, fake: Tensor) -> Tensor:
 def interpolate_sq_norm(d_pass: DiscriminatorPass) -> Tensor:
     """||∇_x̂ D(x̂_i)||² per sample; needs its own D forward on the interpolates."""
     x_hat = interpolate(d_pass.real, d_pass.fake)
-    return input_gradient_sq_norm(logits(d_pass.discriminator, x_hat), x_hat)
+    return input_gradient_sq_norm(logits(d_pass.discriminator, x_hat), x_hat, grad_scale=d_pass.grad_scale)
 
 
 class WGANGP(Regularizer):
