@@ -1,0 +1,74 @@
+"""The generator/discriminator pair returned by every model builder, plus shared argument checks.
+
+Every builder in :mod:`lightning_r1.models` (``build_dirac``, ``build_mlp``, ``build_dcgan``, ``build_resnet``)
+returns a :class:`GANModels`, so a Hydra config ``model=<family>`` yields both networks in one object.
+
+Conventions shared by all families:
+
+- Generators map ``z: [N, latent_dim]`` to samples ``[N, *sample_shape]`` and expose ``latent_dim`` and
+  ``sample_shape``; image generators end with ``tanh`` (range ``[-1, 1]``).
+- Discriminators map ``[N, *sample_shape]`` to raw logits ``[N]`` (1-D). They never use BatchNorm: batch
+  statistics couple the samples, so ``dD(x_i)/dx_i`` would no longer be a per-sample gradient and R1/R2 would
+  penalize the wrong quantity. All of them support double backward (``create_graph=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from torch import nn
+
+
+class GANModels(NamedTuple):
+    """A generator and a discriminator built together by one builder.
+
+    Attributes:
+        generator: maps latents ``[N, latent_dim]`` to samples ``[N, *sample_shape]``.
+        discriminator: maps samples ``[N, *sample_shape]`` to logits ``[N]``.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an ``int`` if it is a positive integer.
+
+    Raises:
+        ValueError: if ``value`` is not an integer (bools excluded) or is ``< 1``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_finite_float(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` if it is a finite real number.
+
+    Raises:
+        ValueError: if ``value`` is not a finite int/float.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Expected `{name}` to be a finite float, got {value!r}")
+    return float(value)
+
+
+def check_resolution(value: object, supported: Sequence[int] | None = None) -> int:
+    """Validate an image resolution.
+
+    Args:
+        value: the resolution (side length in pixels).
+        supported: the allowed values; ``None`` means any power of two ``>= 16``.
+
+    Raises:
+        ValueError: naming ``resolution``, the value and what was expected.
+    """
+    if supported is not None:
+        if isinstance(value, bool) or value not in tuple(supported):
+            raise ValueError(f"Expected `resolution` to be one of {tuple(supported)}, got {value!r}")
+        return int(value)  # type: ignore[arg-type]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 16 or value & (value - 1):
+        raise ValueError(f"Expected `resolution` to be a power of two >= 16, got {value!r}")
+    return value
