@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from lightning_r1.distributed import average_gradients, randn_for_rank
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
@@ -186,6 +187,9 @@ class GAN(SamplingMixin, L.LightningModule):
     def _backward(self, optimizer: Any, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        average_gradients(
+            [p for group in optimizer.param_groups for p in group["params"]]
+        )  # no-op on 1 process
 
     def _finite(self, loss: Tensor, terms: dict[str, Tensor]) -> bool:
         """True when ``loss`` is finite; otherwise raise naming the term, or (skip_nonfinite) count a skip.
@@ -203,7 +207,7 @@ class GAN(SamplingMixin, L.LightningModule):
 
     def _generate(self, n: int) -> Tensor:
         generator = self._compiled.get("generator", self.generator)
-        return generator(torch.randn(n, self.latent_dim, device=self.device))
+        return generator(randn_for_rank(n, self.latent_dim, device=self.device))
 
     def _grad_scale(self) -> float:
         """The loss scale of float16 mixed precision (1 otherwise), for input gradients taken by penalties."""

@@ -10,26 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-import torch.distributed as dist
 from torch.utils.data import Sampler
+
+from lightning_r1.distributed import rank_and_world, rank_slice
 
 
 def batch_generator(seed: int, index: int) -> torch.Generator:
     """A private generator for item ``index`` of a sequence seeded by ``seed`` (the global RNG is untouched)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + index) % 2**63)
-
-
-def rank_and_world() -> tuple[int, int]:
-    """This process's rank and the world size (0, 1 outside torch.distributed)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def rank_slice(global_batch: torch.Tensor | list, batch_size: int) -> torch.Tensor | list:
-    """This rank's ``batch_size`` items of a global batch of ``batch_size × world`` items."""
-    rank, _ = rank_and_world()
-    return global_batch[rank * batch_size : (rank + 1) * batch_size]
 
 
 class ResumableBatchSampler(Sampler[list[int]]):

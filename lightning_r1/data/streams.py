@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset
 
-from lightning_r1.data.resumable import batch_generator, rank_and_world, rank_slice
+from lightning_r1.data.resumable import batch_generator
+from lightning_r1.distributed import rank_and_world, rank_slice
 
 
 class GaussianMixtureStream(IterableDataset):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_r1.distributed import rand_for_rank
 from lightning_r1.regularizers.base import Regularizer
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm, logits
 
 
 def interpolate(real: Tensor, fake: Tensor) -> Tensor:
     """x̂_i = eps_i·real_i + (1 − eps_i)·fake_i with one eps_i ~ U[0, 1] per sample, as a leaf requiring grad."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    eps = rand_for_rank(real.shape[0], *(1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     return torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
 
 
