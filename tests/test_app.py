@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, REPO_ROOT, TOY
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from PIL import Image
 
+from conftest import CONF_DIR, REPO_ROOT, TOY
 from lightning_r1.app import group_members, train
 
 GROUPS = ["dataset", "model", "loss", "regularizer", "optim", "trainer", "logger", "metrics", "experiment"]

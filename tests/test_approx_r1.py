@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
 from torch import nn
 
+from conftest import compose_config
 from lightning_r1 import R1, ApproxR1
 from lightning_r1.app import train
 

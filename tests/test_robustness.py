@@ -11,9 +11,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import REPO_ROOT, TOY, compose_config
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from conftest import REPO_ROOT, TOY, compose_config
 from lightning_r1 import GAN, R1
 from lightning_r1.app import train
 from lightning_r1.data import Ring8DataModule
