@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.callbacks import PreemptionCheckpoint, RunSummary, SampleGrid
 from lightning_r1.gan import GAN
+from lightning_r1.metrics.modes import ModeMetrics
 
 log = logging.getLogger(__name__)
 # The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
@@ -57,7 +58,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
+def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule: L.LightningDataModule) -> list[L.Callback]:
     regularizers = [
         build(node, f"regularizer.{name}") for name, node in group_members(cfg, "regularizer").items()
     ]
@@ -76,8 +77,11 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
         PreemptionCheckpoint(run_dir / "checkpoints" / "last.ckpt"),
         RunSummary(run_dir / "summary.json", overrides=job_overrides()),
     ]
-    if cfg.get("metrics") and "_target_" in cfg.metrics:
-        callbacks.append(build(cfg.metrics, "metrics"))
+    metrics = cfg.get("metrics") or {}
+    if "_target_" in metrics:
+        callbacks.append(build(metrics, "metrics"))
+    if hasattr(datamodule, "modes"):  # 2-D mixtures: modes covered, high-quality samples, reverse KL
+        callbacks.append(ModeMetrics(every=metrics.get("every", 500)))
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     return callbacks
 
@@ -120,7 +124,7 @@ def train(cfg: DictConfig) -> float | None:
     )
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=build_callbacks(cfg, run_dir),
+        callbacks=build_callbacks(cfg, run_dir, datamodule),
         logger=build_loggers(cfg, run_dir),
         default_root_dir=run_dir,
     )

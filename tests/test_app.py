@@ -3,7 +3,9 @@ fails before the first step with a one-line message."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +91,16 @@ def test_default_run_is_mnist_dcgan_r1(make_cfg) -> None:
     summary = read_summary(Path(cfg.run_dir))
     assert summary["iterations"] == 2 and summary["regularizers"] == ["r1"]
     assert (Path(cfg.run_dir) / "samples" / "iter_000002.png").exists()
+
+
+def test_default_run_logs_a_finite_fid_twice(make_cfg) -> None:
+    cfg = make_cfg(["iterations=4", "batch_size=16", "metrics.every=2", "metrics.num_samples=500",
+                    "metrics.verbose=false", "model.width=8"])  # fmt: skip
+    train(cfg)
+    summary = read_summary(Path(cfg.run_dir))
+    assert math.isfinite(summary["metrics"]["val/fid"]) and summary["best"]["val/fid"]["iteration"] in (2, 4)
+    fids = [row["val/fid"] for row in csv.DictReader(open(Path(cfg.run_dir) / "metrics.csv")) if row.get("val/fid")]
+    assert len(fids) >= 2 and all(math.isfinite(float(v)) for v in fids)
 
 
 def test_same_seed_same_weights_through_the_app(make_cfg) -> None:
