@@ -1,0 +1,186 @@
+"""Mode metrics of 2-D Gaussian mixtures (ring8, grid25), as defined by PacGAN (Lin et al. 2018, §5.1).
+
+Given generated samples, the K mode centres and the components' standard deviation ``std``:
+
+- every sample is *assigned* to its nearest mode (Euclidean distance);
+- a sample is *high quality* when that distance is at most ``3·std``;
+- a mode is *covered* when at least one high-quality sample is assigned to it;
+- the *reverse KL* is ``KL(q || p) = Σ_k q_k log(q_k / p_k)`` with ``p_k = 1/K`` (the data put equal mass on each
+  mode) and ``q_k`` the fraction of the high-quality samples assigned to mode k.
+
+:func:`mode_metrics` is the pure functional core; :class:`ModeMetrics` the Lightning callback that evaluates the EMA
+generator during training and logs ``val/modes_covered``, ``val/high_quality_pct``, ``val/reverse_kl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+EPS = 1e-12  # added to every mode's count so log(q_k) stays finite; changes the KL by < 1e-10
+KEYS = ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
+HIGHER_IS_BETTER = {"val/modes_covered": True, "val/high_quality_pct": True, "val/reverse_kl": False}
+
+
+def mode_metrics(samples: Tensor, modes: Tensor, std: float, eps: float = EPS) -> dict[str, float]:
+    """PacGAN's three numbers for ``samples [N, D]`` against mode centres ``modes [K, D]``.
+
+    ``q_k = (n_k + eps) / (n + K·eps)`` where ``n_k`` is the number of high-quality samples assigned to mode k and
+    ``n`` their total; the ``eps`` keeps ``log q_k`` finite for unvisited modes (whose term ``q_k log(K q_k)`` is
+    then ~0, its limit). ``KL = Σ_k q_k log(K q_k)``: 0 when the high-quality samples spread evenly over the modes,
+    ``log K`` when they all sit on one mode (``log m`` for m equally visited modes). With no high-quality sample at
+    all, q is undefined and the KL is reported as ``inf`` (worse than any collapsed generator).
+
+    Args:
+        samples: generated points ``[N, D]``.
+        modes: mode centres ``[K, D]``.
+        std: standard deviation of each mixture component (> 0).
+        eps: smoothing of the mode histogram.
+
+    Returns:
+        ``{"modes_covered": int in [0, K], "high_quality_pct": % in [0, 100], "reverse_kl": float >= 0 or inf}``.
+
+    Raises:
+        ValueError: on mismatched shapes, an empty sample set or a non-positive ``std``.
+    """
+    samples = torch.as_tensor(samples).detach().to(torch.float64).cpu()
+    modes = torch.as_tensor(modes).detach().to(torch.float64).cpu()
+    if samples.dim() != 2 or modes.dim() != 2 or samples.shape[1] != modes.shape[1]:
+        raise ValueError(
+            f"Expected samples [N, D] and modes [K, D], got {tuple(samples.shape)} and {tuple(modes.shape)}"
+        )
+    if samples.shape[0] == 0 or modes.shape[0] == 0:
+        raise ValueError("Expected at least one sample and one mode")
+    if isinstance(std, bool) or not isinstance(std, int | float) or not std > 0:
+        raise ValueError(f"Expected `std` to be a positive float, got {std!r}")
+    dist, nearest = torch.cdist(samples, modes).min(dim=1)
+    good = dist <= 3.0 * std
+    num_modes = modes.shape[0]
+    counts = torch.bincount(nearest[good], minlength=num_modes).to(torch.float64)
+    total = float(counts.sum())
+    if total == 0:
+        reverse_kl = math.inf
+    else:
+        q = (counts + eps) / (total + num_modes * eps)
+        reverse_kl = max(float((q * torch.log(q * num_modes)).sum()), 0.0)  # clamp float rounding below 0
+    return {
+        "modes_covered": int((counts > 0).sum()),
+        "high_quality_pct": 100.0 * total / samples.shape[0],
+        "reverse_kl": reverse_kl,
+    }
+
+
+class ModeMetrics(L.Callback):
+    """Evaluates the EMA generator on a mixture with known modes every ``every`` iterations and at the end.
+
+    Active for datamodules exposing ``modes`` and ``std`` (ring8, grid25); inactive (one warning) otherwise. Samples
+    come from ``pl_module.sample(num_samples)`` with fixed latents (``seed``) under a forked RNG, so evaluating does
+    not change training. Logs ``val/modes_covered``, ``val/high_quality_pct`` and ``val/reverse_kl``; keeps a
+    ``history``; :meth:`summary` gives the best values for ``summary.json``.
+
+    Args:
+        every: generator iterations between evaluations (0: only at the end of training).
+        num_samples: generated points per evaluation (PacGAN: 2,500).
+        seed: seed of the evaluation latents.
+        samples_path: if set, the last evaluation's points are saved there (``.npy``) for scatter plots.
+
+    Raises:
+        ValueError: ``every`` negative or ``num_samples`` < 1.
+    """
+
+    def __init__(
+        self, every: int, num_samples: int = 2500, seed: int = 0, samples_path: str | Path | None = None
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(f"Expected `every` to be a non-negative integer, got {every!r}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"Expected `num_samples` to be a positive integer, got {num_samples!r}")
+        self.every, self.num_samples, self.seed = every, num_samples, seed
+        self.samples_path = Path(samples_path) if samples_path is not None else None
+        self.history: list[dict[str, float]] = []
+        self.modes: Tensor | None = None
+        self.std: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.modes is not None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dm = trainer.datamodule
+        modes, std = getattr(dm, "modes", None), getattr(dm, "std", None)
+        if modes is None or std is None:
+            log.warning("ModeMetrics: the datamodule has no `modes`/`std` (not a toy mixture); inactive")
+            return
+        self.modes, self.std = torch.as_tensor(modes), float(std)
+
+    @property
+    def last_iteration(self) -> int | None:
+        return int(self.history[-1]["iteration"]) if self.history else None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        it = int(pl_module.iteration)
+        if self.active and self.every and it > 0 and it % self.every == 0 and it != self.last_iteration:
+            self.evaluate(trainer, pl_module, in_batch_hook=True)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and int(pl_module.iteration) != self.last_iteration:
+            self.evaluate(trainer, pl_module, in_batch_hook=False)
+
+    @torch.no_grad()
+    def compute(self, pl_module: L.LightningModule) -> tuple[dict[str, float], Tensor]:
+        """Metrics of ``num_samples`` fresh EMA samples (fixed latents, RNG state restored) and the samples."""
+        if self.modes is None or self.std is None:
+            raise RuntimeError("ModeMetrics.compute() before on_fit_start() found a mixture")
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            samples = pl_module.sample(self.num_samples, ema=True).float().cpu()
+        values = mode_metrics(samples, self.modes, self.std)
+        return {f"val/{k}": float(v) for k, v in values.items()}, samples
+
+    def evaluate(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, in_batch_hook: bool
+    ) -> dict[str, float]:
+        it = int(pl_module.iteration)
+        metrics, samples = self.compute(pl_module)
+        self.history.append({"iteration": it, **metrics})
+        if in_batch_hook:
+            for k, v in metrics.items():
+                pl_module.log(k, v, on_step=True, on_epoch=False, logger=False, batch_size=1)
+        else:  # self.log is not allowed in on_train_end
+            trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
+        for logger in trainer.loggers:  # directly: a self.log value from a non-logging step would be dropped
+            logger.log_metrics({**metrics, "iteration": float(it)}, step=step)
+        if self.samples_path is not None and trainer.is_global_zero:
+            self.samples_path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(self.samples_path, samples.numpy())
+        log.info("ModeMetrics @ iteration %d: %s", it, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        return metrics
+
+    def summary(self) -> dict[str, Any]:
+        """``{"final": {...}, "best": {"val/modes_covered": {"value": v, "iteration": i}, ...}}``."""
+        best: dict[str, dict[str, float]] = {}
+        for key in KEYS:
+            points = [(h[key], int(h["iteration"])) for h in self.history]
+            if points:
+                pick = max if HIGHER_IS_BETTER[key] else min
+                value, it = pick(points, key=lambda p: p[0])
+                best[key] = {"value": value, "iteration": it}
+        final = {k: v for k, v in self.history[-1].items() if k != "iteration"} if self.history else {}
+        return {"final": final, "best": best}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(h) for h in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(h) for h in state_dict.get("history", [])]
