@@ -23,7 +23,7 @@ class TorchvisionDataModule(ImageDataModule):
         root: directory holding the data (``~`` expanded).
         download: download the data in ``prepare_data()`` if missing.
         resolution: output height and width.
-        channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``).
+        channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``); default: the dataset's own (``default_channels``).
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``.
@@ -31,6 +31,7 @@ class TorchvisionDataModule(ImageDataModule):
     """
 
     dataset_cls: ClassVar[type[VisionDataset]]
+    default_channels: ClassVar[int] = 3
 
     def __init__(
         self,
@@ -39,8 +40,9 @@ class TorchvisionDataModule(ImageDataModule):
         root: str | Path = DEFAULT_ROOT,
         download: bool = True,
         resolution: int = 32,
-        channels: int = 3,
+        channels: int | None = None,
     ) -> None:
+        channels = self.default_channels if channels is None else channels
         super().__init__(
             batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
         )
@@ -71,60 +73,18 @@ class TorchvisionDataModule(ImageDataModule):
 class MNISTDataModule(TorchvisionDataModule):
     """The 60,000 MNIST training digits; default 32x32 grayscale (bilinear resize from 28x28).
 
-    Args:
-        batch_size: samples per batch.
-        num_workers: dataloader worker processes.
-        root: data directory (default ``~/.cache/lightning_r1/data``).
-        download: download in ``prepare_data()`` if missing.
-        resolution: output height and width (default 32).
-        channels: 1 (default) or 3.
-
-    Raises:
-        ValueError: on invalid arguments; FileNotFoundError in ``setup()`` when the data is missing.
+    Arguments as :class:`TorchvisionDataModule` (channels default 1).
     """
 
     name = "mnist"
     default_feature_extractor = "mnist-classifier"
     dataset_cls = MNIST
-
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        root: str | Path = DEFAULT_ROOT,
-        download: bool = True,
-        resolution: int = 32,
-        channels: int = 1,
-    ) -> None:
-        super().__init__(batch_size, num_workers, root, download, resolution, channels)
+    default_channels = 1
 
 
 class CIFAR10DataModule(TorchvisionDataModule):
-    """The 50,000 CIFAR-10 training images; default 32x32 RGB.
-
-    Args:
-        batch_size: samples per batch.
-        num_workers: dataloader worker processes.
-        root: data directory (default ``~/.cache/lightning_r1/data``).
-        download: download in ``prepare_data()`` if missing.
-        resolution: output height and width (default 32).
-        channels: 3 (default) or 1.
-
-    Raises:
-        ValueError: on invalid arguments; FileNotFoundError in ``setup()`` when the data is missing.
-    """
+    """The 50,000 CIFAR-10 training images; default 32x32 RGB. Arguments as :class:`TorchvisionDataModule`."""
 
     name = "cifar10"
     default_feature_extractor = "inception-v3-compat"
     dataset_cls = CIFAR10
-
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        root: str | Path = DEFAULT_ROOT,
-        download: bool = True,
-        resolution: int = 32,
-        channels: int = 3,
-    ) -> None:
-        super().__init__(batch_size, num_workers, root, download, resolution, channels)
