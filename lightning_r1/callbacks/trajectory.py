@@ -84,11 +84,17 @@ class TrajectoryRecorder(L.Callback):
 
         setup = dirac_setup(pl_module, trainer.callbacks)
         if setup is None:
-            log.warning("trajectory.png skipped: a regularizer of this run has no Dirac-GAN vector field here")
+            log.warning(
+                "trajectory.png skipped: a regularizer of this run has no Dirac-GAN vector field here"
+            )
             return None
         trajectory = np.array([(t, p) for _, t, p in self.rows])
         return save_trajectory_figure(
-            self.path.with_suffix(".png"), trajectory, setup, lr=plain_sgd_lr(pl_module), update=pl_module.update
+            self.path.with_suffix(".png"),
+            trajectory,
+            setup,
+            lr=plain_sgd_lr(pl_module),
+            update=pl_module.update,
         )
 
 

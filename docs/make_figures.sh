@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Regenerates every figure and table of docs/r1_explained.md, docs/dirac_gan.md and docs/toy_mixtures.md.
+#
+#   bash docs/make_figures.sh              # everything: measured ~20 min for theory + Dirac-GAN + manifold and
+#                                          # ~35 min for the toys, on a shared 2-core machine under heavy load
+#   SKIP_TOY=1 bash docs/make_figures.sh   # theory + Dirac-GAN + manifold only
+#
+# Sweeps go to a fresh folder under multirun/ (SWEEPS=... to choose); the tables are printed and saved there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1   # tiny models: one thread per process is far faster on a shared CPU than the default
+OUT=docs/figures
+SWEEPS=${SWEEPS:-multirun/docs_$(date +%Y%m%d_%H%M%S)}
+QUIET=(trainer.enable_progress_bar=false)
+mkdir -p "$OUT" "$SWEEPS"
+
+# 1. theory only: vector fields, R1 vs none, eigenvalue path over gamma
+python -m lightning_r1.theory.figures --out "$OUT"
+
+# 2. the paper's comparison on the Dirac-GAN, trained by the real GAN module: table + measured trajectories
+python train.py -m experiment=dirac_none,dirac_wgan,dirac_wgan_gp,dirac_instance_noise,dirac_r1,dirac_r2 \
+    gan.update=simultaneous,alternating hydra.sweep.dir="$SWEEPS/dirac" "${QUIET[@]}"
+python -m lightning_r1.theory.compare table "$SWEEPS/dirac" --figure "$OUT/dirac_measured.png" \
+    | tee "$SWEEPS/dirac_table.md"
+
+# 3. measured contraction per iteration vs gamma, against max|1 + h lambda|
+python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.05,0.1,0.3,0.5,0.7,0.9,1.2,1.5,2,3 \
+    hydra.sweep.dir="$SWEEPS/dirac_gamma" "${QUIET[@]}"
+python -m lightning_r1.theory.compare rates "$SWEEPS/dirac_gamma" --figure "$OUT/dirac_rates.png" \
+    | tee "$SWEEPS/dirac_rates.md"
+
+# 4. D's input gradient on a circle: tangent vs normal parts, with and without R1
+python -m lightning_r1.theory.manifold --out "$OUT/manifold_gradients.png" | tee "$SWEEPS/manifold.txt"
+
+# 5. 2-D mixtures: none / r1 / r2 / r1+r2 / wgan_gp x 3 seeds with the non-saturating loss, plus WGAN-GP with its own
+#    Wasserstein loss; one background process per dataset (one per core)
+if [ -z "${SKIP_TOY:-}" ]; then
+    for ds in ring8 grid25; do
+        (
+            python train.py -m experiment=$ds 'regularizer=none,r1,r2,[r1,r2],wgan_gp' seed=0,1,2 \
+                hydra.sweep.dir="$SWEEPS/toy_$ds" "${QUIET[@]}"
+            python train.py -m experiment=$ds regularizer=wgan_gp loss=wasserstein seed=0,1,2 \
+                hydra.sweep.dir="$SWEEPS/toy_${ds}_wgan" "${QUIET[@]}"
+        ) > "$SWEEPS/toy_$ds.log" 2>&1 &
+    done
+    wait
+    python -m lightning_r1.theory.toy_report "$SWEEPS"/toy_ring8 "$SWEEPS"/toy_ring8_wgan "$SWEEPS"/toy_grid25 \
+        "$SWEEPS"/toy_grid25_wgan --figures "$OUT" | tee "$SWEEPS/toy_table.md"
+fi
+echo "figures in $OUT, sweeps and tables in $SWEEPS"

@@ -1,0 +1,222 @@
+"""2-D mixture sweeps (ring8, grid25): mode-metric table, sample scatters, grad-norm curves real vs fake.
+
+    OMP_NUM_THREADS=1 python train.py -m experiment=ring8 'regularizer=none,r1,r2,[r1,r2],wgan_gp' seed=0,1,2 \
+        hydra.sweep.dir=multirun/toy_ring8
+    python -m lightning_r1.theory.toy_report multirun/toy_ring8 --figures docs/figures
+
+Reads each job's ``config.yaml``, ``summary.json`` (``val/modes_covered``, ``val/high_quality_pct``,
+``val/reverse_kl``), ``metrics.csv`` (``train/grad_norm_real``, ``train/grad_norm_fake``) and ``mode_samples.npy``
+(or, without it, samples from the EMA generator in ``checkpoints/last.ckpt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from lightning_r1.data.toy import grid_modes, ring_modes  # noqa: E402
+
+METHOD_ORDER = ["none", "r1", "r2", "r1+r2", "wgan_gp", "wgan_gp (wasserstein)"]
+MODES = {"ring8": ring_modes(8).numpy(), "grid25": grid_modes().numpy()}
+
+
+@dataclass
+class ToyJob:
+    dataset: str
+    method: str
+    seed: int
+    metrics: dict[str, float | None]
+    grad_norms: np.ndarray  # rows (iteration, E||∇D(real)||², E||∇D(fake)||²)
+    samples: np.ndarray | None
+
+
+def read_grad_norms(path: Path, every: int) -> np.ndarray:
+    """One row per diagnostic measurement. The CSV repeats the last logged value on later logging rows, and a
+    value measured at iteration k shows up on the first logging row after it: dedupe, and map each value back to
+    ``k = every·floor((row iteration - 1) / every)``."""
+    out: list[tuple[float, float, float]] = []
+    last = None
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            real, fake, it = (
+                row.get("train/grad_norm_real"),
+                row.get("train/grad_norm_fake"),
+                row.get("iteration"),
+            )
+            if not real or not fake or not it or (real, fake) == last:
+                continue
+            last = (real, fake)
+            out.append((every * math.floor((float(it) - 1) / every), float(real), float(fake)))
+    return np.array(out).reshape(-1, 3)
+
+
+def samples_from_checkpoint(path: Path, cfg, num_samples: int = 2500, seed: int = 0) -> np.ndarray | None:
+    """EMA-generator samples rebuilt from ``checkpoints/last.ckpt`` (when the run saved no ``mode_samples.npy``)."""
+    ckpt = path / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        return None
+    generator = instantiate(cfg.model).generator
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    prefix = "generator_ema."
+    generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    with torch.no_grad():
+        z = torch.randn(num_samples, int(cfg.gan.latent_dim), generator=torch.Generator().manual_seed(seed))
+        return generator.eval()(z).numpy()
+
+
+def load_job(path: Path) -> ToyJob:
+    cfg = OmegaConf.load(path / "config.yaml")
+    summary = json.loads((path / "summary.json").read_text())
+    names = list((cfg.get("regularizer") or {}).keys())
+    samples = path / "mode_samples.npy"
+    every = int(cfg.gan.diagnostics_every) or 1
+    method = "+".join(names) or "none"
+    if cfg.loss.name != "nonsaturating":
+        method += f" ({cfg.loss.name})"
+    return ToyJob(str(cfg.dataset._target_).rsplit(".", 1)[-1].replace("DataModule", "").lower(),
+                  method, int(cfg.seed), summary["metrics"],
+                  read_grad_norms(path / "metrics.csv", every),
+                  np.load(samples) if samples.exists() else samples_from_checkpoint(path, cfg))  # fmt: skip
+
+
+def load_sweeps(dirs: list[str | Path]) -> list[ToyJob]:
+    jobs = [load_job(p.parent) for d in dirs for p in sorted(Path(d).glob("*/summary.json"))]
+    if not jobs:
+        raise FileNotFoundError(f"no */summary.json under {dirs}")
+    return jobs
+
+
+def _fmt(values: list[float | None], digits: int) -> str:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    cells = " / ".join("inf" if v is None or not math.isfinite(v) else f"{v:.{digits}f}" for v in values)
+    mean = f"{np.mean(finite):.{digits}f}" if len(finite) == len(values) else "–"
+    return f"{mean} ({cells})"
+
+
+def _tail_ratio(job: ToyJob) -> float:
+    """Median over the last half of the run of E||∇D(fake)||² / E||∇D(real)||²."""
+    g = job.grad_norms
+    if len(g) == 0:
+        return math.nan
+    tail = g[len(g) // 2 :]
+    return float(np.median(tail[:, 2] / np.maximum(tail[:, 1], 1e-12)))
+
+
+def markdown_table(jobs: list[ToyJob]) -> str:
+    lines = ["| dataset | method | modes covered | high-quality % | reverse KL | fake/real ‖∇D‖² (median, 2nd half) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    groups: dict[tuple[str, str], list[ToyJob]] = defaultdict(list)
+    for job in jobs:
+        groups[(job.dataset, job.method)].append(job)
+    for dataset, method in sorted(
+        groups, key=lambda k: (k[0], METHOD_ORDER.index(k[1]) if k[1] in METHOD_ORDER else 99)
+    ):
+        runs = sorted(groups[(dataset, method)], key=lambda j: j.seed)
+        cols = {
+            key: [r.metrics.get(key) for r in runs]
+            for key in ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
+        }
+        lines.append(f"| {dataset} | {method} | {_fmt(cols['val/modes_covered'], 1)} | "
+                     f"{_fmt(cols['val/high_quality_pct'], 1)} | {_fmt(cols['val/reverse_kl'], 3)} | "
+                     f"{_fmt([_tail_ratio(r) for r in runs], 2)} |")  # fmt: skip
+    seeds = sorted({j.seed for j in jobs})
+    note = f"Mean over seeds {seeds} (per-seed values in brackets); '–': a seed had no high-quality sample (KL = inf)."
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def _grid(panels: int, size: float, sharey: bool = False):
+    """Up to three panels per row; unused axes switched off."""
+    cols = min(3, panels)
+    rows = math.ceil(panels / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size * cols, size * rows), dpi=100, squeeze=False, sharey=sharey
+    )
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def scatter_figure(jobs: list[ToyJob], dataset: str, path: Path, seed: int = 0) -> Path:
+    runs = {j.method: j for j in jobs if j.dataset == dataset and j.seed == seed and j.samples is not None}
+    methods = [m for m in METHOD_ORDER if m in runs]
+    fig, axes = _grid(len(methods), 3.4)
+    modes = MODES[dataset]
+    lim = float(np.abs(modes).max()) * 1.6 + 0.3
+    for ax, method in zip(axes.flat, methods, strict=False):
+        pts, m = runs[method].samples, runs[method].metrics
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.35)
+        ax.scatter(modes[:, 0], modes[:, 1], c="red", marker="x", s=20)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(f"{method}: {m.get('val/modes_covered') or 0:.0f} modes, {m.get('val/high_quality_pct') or 0:.1f}% HQ",
+                     fontsize=9)  # fmt: skip
+    fig.suptitle(
+        f"{dataset}, seed {seed}: 2,500 EMA-generator samples (blue) and the modes (red)", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def grad_norm_figure(jobs: list[ToyJob], dataset: str, path: Path) -> Path:
+    by_method: dict[str, list[ToyJob]] = defaultdict(list)
+    for job in jobs:
+        if job.dataset == dataset:
+            by_method[job.method].append(job)
+    methods = [m for m in METHOD_ORDER if m in by_method]
+    fig, axes = _grid(len(methods), 3.6, sharey=True)
+    for ax, method in zip(axes.flat, methods, strict=False):
+        for job in sorted(by_method[method], key=lambda j: j.seed):
+            g = job.grad_norms
+            (line,) = ax.plot(g[:, 0], g[:, 1], lw=1, label=f"real, seed {job.seed}")
+            ax.plot(g[:, 0], g[:, 2], lw=1, ls="--", color=line.get_color(), label=f"fake, seed {job.seed}")
+        ax.set_yscale("log")
+        ax.set_title(method, fontsize=10)
+        ax.set_xlabel("iteration")
+    for row in axes:
+        row[0].set_ylabel("E ||∇_x D(x)||²\n(solid: real, dashed: fake)")
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(f"{dataset}: discriminator input-gradient norms on real vs generated samples", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep_dirs", nargs="+")
+    parser.add_argument(
+        "--figures", help="folder for toy_<dataset>_scatter.png and toy_<dataset>_grad_norms.png"
+    )
+    args = parser.parse_args(argv)
+    jobs = load_sweeps(args.sweep_dirs)
+    print(markdown_table(jobs))
+    if args.figures:
+        out = Path(args.figures)
+        out.mkdir(parents=True, exist_ok=True)
+        for dataset in sorted({j.dataset for j in jobs}):
+            print(scatter_figure(jobs, dataset, out / f"toy_{dataset}_scatter.png"))
+            print(grad_norm_figure(jobs, dataset, out / f"toy_{dataset}_grad_norms.png"))
+
+
+if __name__ == "__main__":
+    main()

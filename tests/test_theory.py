@@ -1,0 +1,148 @@
+"""lightning_r1.theory: the Dirac-GAN's vector field, Jacobian, eigenvalues and predicted rates (DESIGN §5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightning_r1.theory import (
+    F_PRIME_0,
+    F_SECOND_0,
+    DiracSetup,
+    NotDifferentiableError,
+    contraction,
+    critical_gamma,
+    eigenvalues,
+    jacobian,
+    jacobian_closed_form,
+    r1_eigenvalues,
+    simulate,
+    step_matrix,
+    vector_field,
+)
+from lightning_r1.theory.figures import eigenvalue_figure, save_trajectory_figure
+
+RNG = np.random.default_rng(0)
+
+
+def sigmoid(t):
+    return 1.0 / (1.0 + np.exp(-t))
+
+
+def test_minimax_field_in_closed_form() -> None:
+    """Our sign (D high on real): v = (ψσ(θψ), -θσ(θψ) - γψ)."""
+    theta, psi = RNG.normal(size=(2, 50))
+    v_theta, v_psi = vector_field(theta, psi, DiracSetup(gamma=0.7))
+    np.testing.assert_allclose(v_theta, psi * sigmoid(theta * psi), atol=1e-12)
+    np.testing.assert_allclose(v_psi, -theta * sigmoid(theta * psi) - 0.7 * psi, atol=1e-12)
+
+
+def test_field_is_the_papers_under_psi_to_minus_psi() -> None:
+    """Mescheder et al. write L = f(ψθ) + f(0), D maximising: v_paper = (-ψ f'(θψ), θ f'(θψ)), f'(t) = σ(-t)."""
+    theta, psi = RNG.normal(size=(2, 50))
+    v_theta, v_psi = vector_field(theta, -psi, DiracSetup())
+    f_prime = sigmoid(-theta * psi)
+    np.testing.assert_allclose(v_theta, -psi * f_prime, atol=1e-12)
+    np.testing.assert_allclose(-v_psi, theta * f_prime, atol=1e-12)  # d(-ψ)/dt
+
+
+@pytest.mark.parametrize("gamma, sigma", [(0.0, 0.0), (0.3, 0.0), (2.0, 0.0), (0.0, 0.8), (0.5, 1.5)])
+def test_jacobian_matches_the_closed_form(gamma: float, sigma: float) -> None:
+    expected = jacobian_closed_form(gamma, sigma)
+    np.testing.assert_allclose(jacobian(DiracSetup(gamma=gamma, sigma=sigma)), expected, atol=1e-8)
+    assert expected[1, 1] == pytest.approx(-gamma - sigma**2 / 2)  # 2 f''(0) σ² = -σ²/2
+
+
+def test_no_penalty_eigenvalues_are_plus_minus_i_half() -> None:
+    np.testing.assert_allclose(eigenvalues(DiracSetup()), [-0.5j, 0.5j], atol=1e-9)
+    # same at the equilibrium for the non-saturating loss; WGAN's f'(0) = 1
+    np.testing.assert_allclose(eigenvalues(DiracSetup(loss="nonsaturating")), [-0.5j, 0.5j], atol=1e-9)
+    np.testing.assert_allclose(eigenvalues(DiracSetup(loss="wasserstein")), [-1j, 1j], atol=1e-9)
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.5, 0.999, 1.001, 1.5, 3.0])
+def test_r1_eigenvalues(gamma: float) -> None:
+    closed = r1_eigenvalues(gamma)
+    np.testing.assert_allclose(eigenvalues(DiracSetup(gamma=gamma)), closed, atol=1e-6)
+    np.testing.assert_allclose(closed.sum(), -gamma)  # trace
+    np.testing.assert_allclose(closed.prod(), F_PRIME_0**2)  # determinant
+    assert (closed.real < 0).all()
+    # complex below the critical γ = 2 f'(0) = 1, real above
+    assert (abs(closed.imag) > 0).all() == (gamma < critical_gamma())
+
+
+def test_instance_noise_eigenvalues_follow_the_paper() -> None:
+    sigma = 1.2  # f''(0)σ² ± sqrt(f''(0)²σ⁴ - f'(0)²)
+    a = F_SECOND_0 * sigma**2
+    root = np.sqrt(complex(a**2 - F_PRIME_0**2))
+    np.testing.assert_allclose(
+        eigenvalues(DiracSetup(sigma=sigma)), np.sort_complex([a - root, a + root]), atol=1e-6
+    )
+
+
+def test_instance_noise_field_is_the_mean_over_the_noise() -> None:
+    """Gauss-Hermite expectation vs Monte Carlo over (ε_real, ε_fake) at a few points."""
+    rng = np.random.default_rng(1)
+    eps_r, eps_f = rng.normal(size=(2, 400_000))
+    for theta, psi in [(0.7, -0.4), (-1.0, 1.3)]:
+        sigma = 0.9
+        x_fake = theta + sigma * eps_f
+        mc_theta = np.mean(psi * sigmoid(psi * x_fake))
+        mc_psi = np.mean(sigma * eps_r * sigmoid(-psi * sigma * eps_r) - x_fake * sigmoid(psi * x_fake))
+        v = vector_field(theta, psi, DiracSetup(sigma=sigma))
+        np.testing.assert_allclose(v, (mc_theta, mc_psi), atol=5e-3)
+
+
+def test_wgan_gp_has_no_jacobian() -> None:
+    setup = DiracSetup.method("wgan_gp", 1.0)
+    assert setup.loss == "wasserstein"
+    with pytest.raises(NotDifferentiableError, match="not differentiable.*psi=0|psi=0.*not differentiable"):
+        jacobian(setup)
+    with pytest.raises(NotDifferentiableError):
+        contraction(setup, 0.1)
+    # the field jumps across ψ = 0 by 4·weight (the penalty pushes ψ away from 0 on both sides)
+    _, above = vector_field(0.0, 1e-3, setup)
+    _, below = vector_field(0.0, -1e-3, setup)
+    assert float(above - below) == pytest.approx(4.0, abs=1e-2)
+
+
+def test_simultaneous_factor_is_max_abs_one_plus_h_lambda() -> None:
+    h = 0.1
+    for gamma in (0.0, 0.3, 1.5):
+        lam = r1_eigenvalues(gamma)
+        assert contraction(DiracSetup(gamma=gamma), h) == pytest.approx(np.abs(1 + h * lam).max(), abs=1e-7)
+    # complex pair: |1 + hλ|² = 1 - hγ + h² f'(0)²: simultaneous GD needs γ > h f'(0)² to converge
+    assert contraction(DiracSetup(gamma=0.3), h) ** 2 == pytest.approx(1 - h * 0.3 + h**2 * 0.25, abs=1e-7)
+    assert contraction(DiracSetup(), h) > 1 > contraction(DiracSetup(gamma=0.03), h)
+
+
+def test_alternating_without_penalty_is_area_preserving() -> None:
+    step = step_matrix(jacobian(DiracSetup()), 0.1, "alternating")
+    assert np.linalg.det(step) == pytest.approx(1.0)
+    assert contraction(DiracSetup(), 0.1, "alternating") == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="`update`"):
+        step_matrix(step, 0.1, "sometimes")
+
+
+def test_simulate_spirals_out_and_in() -> None:
+    out = np.hypot(*simulate(DiracSetup(), iterations=50).T)
+    assert (np.diff(out) > 0).all()
+    into = np.hypot(*simulate(DiracSetup(gamma=0.5), iterations=200).T)
+    assert into[-1] < 0.02 * into[0]
+
+
+def test_method_names() -> None:
+    assert DiracSetup.method("r2", 0.4) == DiracSetup(gamma=0.4)
+    assert DiracSetup.method("zero_gp", 0.4) == DiracSetup(gamma=0.8)
+    assert DiracSetup.method("instance_noise", 2.0).sigma == 2.0
+    with pytest.raises(ValueError, match="`name`"):
+        DiracSetup.method("consensus")
+
+
+def test_figures_are_written(tmp_path: Path) -> None:
+    traj = simulate(DiracSetup(gamma=0.5), iterations=20)
+    png = save_trajectory_figure(tmp_path / "t.png", traj, DiracSetup(gamma=0.5), lr=0.1)
+    eig = eigenvalue_figure(tmp_path / "e.png")
+    assert png.stat().st_size > 10_000 and eig.stat().st_size > 10_000
