@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.callbacks import PreemptionCheckpoint, RunSummary, SampleGrid
 from lightning_r1.gan import GAN
-from lightning_r1.metrics.modes import ModeMetrics
+from lightning_r1.metrics import ModeMetrics
 
 log = logging.getLogger(__name__)
 # The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
@@ -81,7 +81,8 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule: L.LightningDataM
     if "_target_" in metrics:
         callbacks.append(build(metrics, "metrics"))
     if hasattr(datamodule, "modes"):  # 2-D mixtures: modes covered, high-quality samples, reverse KL
-        callbacks.append(ModeMetrics(every=metrics.get("every", 500)))
+        points = run_dir / "mode_samples.npy"  # the last evaluation's points, for scatter plots in reports
+        callbacks.append(ModeMetrics(every=metrics.get("every", 500), samples_path=points))
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     return callbacks
 

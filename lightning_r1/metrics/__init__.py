@@ -12,6 +12,7 @@ from lightning_r1.metrics.mnist_extractor import (
     MnistClassifierFeatureExtractor,
     register,
 )
+from lightning_r1.metrics.modes import ModeMetrics, mode_metrics
 
 register()
 
@@ -19,6 +20,8 @@ __all__ = [
     "MNIST_EXTRACTOR_NAME",
     "FidelityMetrics",
     "MetricsSetupError",
+    "ModeMetrics",
+    "mode_metrics",
     "MnistClassifier",
     "MnistClassifierFeatureExtractor",
     "RealImages",
