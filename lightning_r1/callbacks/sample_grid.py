@@ -57,9 +57,10 @@ class SampleGrid(L.Callback):
         else:
             return None  # 1-D data (Dirac-GAN) has its trajectory instead
         self.last_written, self.latest = pl_module.iteration, path
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step the scalars are logged at
         for logger in trainer.loggers:  # dashboards that take images (wandb) get the grid too
             if hasattr(logger, "log_image"):
-                logger.log_image("samples", [str(path)], step=trainer.global_step)
+                logger.log_image("samples", [str(path)], step=step)
         return path
 
 

@@ -1,0 +1,239 @@
+"""Experiment loggers built from Hydra configs: Weights & Biases runs named, grouped and tagged by the sweep.
+
+``conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
+in ``<run_dir>/metrics.csv`` (the app always adds a CSVLogger), so reports never depend on a service.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+WANDB_HOSTS = ("https://api.wandb.ai",)
+
+
+class FinishingWandbLogger(WandbLogger):
+    """Lightning's WandbLogger that ends its wandb run when training ends (success or failure).
+
+    Lightning leaves the run open, and a second WandbLogger in the same process (the next job of a Hydra multirun
+    with the basic launcher) would then silently log into it. ``offline_notice`` is printed once the run exists,
+    so the ``wandb sync`` command names this run's own folder.
+    """
+
+    def __init__(self, *args: Any, offline_notice: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._offline_notice = offline_notice
+
+    @property
+    def experiment(self) -> Any:
+        fresh = self._experiment is None
+        run = super().experiment
+        run_dir = getattr(run, "dir", None)  # not a str on ranks > 0 (Lightning's dummy experiment)
+        if fresh and self._offline_notice and isinstance(run_dir, str):
+            log.warning(
+                "wandb: no API key found (WANDB_API_KEY, ~/.netrc) and WANDB_MODE is unset, so this run is "
+                "logged offline; upload it with: wandb sync %s",
+                Path(run_dir).parent,
+            )
+        return run
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if self._experiment is not None and hasattr(self._experiment, "finish"):
+            self._experiment.finish(exit_code=0 if status in ("success", "finished") else 1)
+
+
+def wandb_logger(
+    project: str = "lightning_r1",
+    entity: str | None = None,
+    tags: list[str] | None = None,
+    group: str | None = None,
+    name: str | None = None,
+    save_dir: str | os.PathLike = ".",
+    log_model: bool | str = False,
+    mode: str | None = None,
+    **kwargs: Any,
+) -> FinishingWandbLogger:
+    """A WandbLogger named, grouped and tagged from the Hydra job it runs in.
+
+    Args:
+        project, entity: the wandb project and team/user (entity ``None``: your default entity).
+        tags: extra tags, added to the regularizer and loss names of this job.
+        group: ``None`` → the sweep folder in a multirun (one dashboard group per sweep), no group in a single run.
+        name: ``None`` → this job's overrides (``regularizer=r1,seed=1``; in a multirun only the swept ones),
+            ``"default"`` when there are none.
+        save_dir: where wandb writes its ``wandb/`` folder (the run directory).
+        log_model: upload checkpoints as artifacts (needs online mode).
+        mode: ``online`` | ``offline`` | ``disabled``; ``None`` → online when an API key is found, else offline.
+            The ``WANDB_MODE`` environment variable, when set, always wins over both.
+        **kwargs: passed on to ``wandb.init`` (e.g. ``notes``, ``job_type``).
+    """
+    import wandb
+
+    if wandb.run is not None:  # a previous job of this process left its run open: each job gets its own run
+        log.info(
+            "wandb: finishing the run left open in this process (%s) before starting this job's",
+            wandb.run.name,
+        )
+        wandb.run.finish()
+    offline_notice = False
+    if os.environ.get("WANDB_MODE"):
+        mode = None  # wandb reads the user's WANDB_MODE itself
+    elif mode is None and not wandb_api_key_available():
+        mode, offline_notice = "offline", True
+    if mode is not None:
+        kwargs["mode"] = mode
+    return FinishingWandbLogger(
+        project=project,
+        entity=entity,
+        tags=[*job_tags(), *(tags or [])],
+        group=group if group is not None else sweep_group(),
+        name=name if name is not None else job_name(),
+        save_dir=str(save_dir),
+        log_model=log_model,
+        offline_notice=offline_notice,
+        **kwargs,
+    )
+
+
+# ---- what the Hydra job knows about itself ----------------------------------------------------------------------
+def job_tags() -> list[str]:
+    """Regularizer and loss names of this job (``["r1", "r2", "hinge"]``), from Hydra's group choices."""
+    if not HydraConfig.initialized():
+        return []
+    regularizers = ["unregularized" if m == "none" else m for m in group_choice("regularizer")]
+    return [*regularizers, *group_choice("loss")]
+
+
+def group_choice(group: str) -> list[str]:
+    """The config file(s) chosen for ``group`` in this job: ``["r1"]``, or ``["r1", "r2"]`` for ``group=[r1,r2]``
+    (Hydra lists no choice for a multi-select group, so that one is read from the override)."""
+    hc = HydraConfig.get()
+    choice = hc.runtime.choices.get(group)
+    if choice is not None:
+        return [str(choice)]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for text in hc.overrides.task:
+        try:
+            override = OverridesParser.create().parse_override(text)
+        except Exception:
+            continue
+        if override.key_or_group == group and override.package is None:
+            value = override.value()
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return []
+
+
+def sweep_group() -> str | None:
+    """The sweep folder of a multirun job (relative to the working directory when inside it); ``None`` otherwise."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(str(HydraConfig.get().sweep.dir))
+    try:
+        sweep_dir = sweep_dir.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return str(sweep_dir)[-128:]  # wandb's limit on group names
+
+
+def job_name() -> str:
+    """``key=value`` overrides of this job joined by commas; in a multirun only those that vary across the sweep."""
+    if not HydraConfig.initialized():
+        return "default"
+    hc = HydraConfig.get()
+    overrides = list(hc.overrides.task)
+    if hc.mode == RunMode.MULTIRUN:
+        searched = set((hc.sweeper.get("params") or {}).keys())  # optuna's search space
+        fixed = fixed_sweep_keys(Path(str(hc.sweep.dir)))
+        if searched and not fixed:
+            swept = [o for o in overrides if override_key(o) in searched]
+        else:
+            swept = [o for o in overrides if override_key(o) not in fixed]
+        overrides = swept or overrides
+    return ",".join(overrides)[:128] or "default"
+
+
+def override_key(override: str) -> str:
+    """``"+model.hidden=32"`` → ``"+model.hidden"`` (Hydra's own parser; the text before ``=`` if it fails)."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        return OverridesParser.create().parse_override(override).get_key_element()
+    except Exception:
+        return override.split("=", 1)[0]
+
+
+def fixed_sweep_keys(sweep_dir: Path) -> set[str]:
+    """Keys the sweep's command line set to one value for every job (from the basic sweeper's ``multirun.yaml``).
+
+    Other sweepers (optuna) write no such file: their jobs are then named by all their overrides.
+    """
+    path = sweep_dir / "multirun.yaml"
+    if not path.exists():
+        return set()
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        task = OmegaConf.load(path).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+        return {o.get_key_element() for o in parsed if not o.is_sweep_override()}
+    except Exception:  # an unreadable file only costs longer names
+        return set()
+
+
+# ---- is there a wandb API key? ----------------------------------------------------------------------------------
+def wandb_api_key_available() -> bool:
+    """Whether wandb would find credentials: ``WANDB_API_KEY`` / an identity token, or a netrc entry for the host."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    return any(netrc_api_key(host) for host in wandb_hosts())
+
+
+def wandb_hosts() -> list[str]:
+    """Server URLs a key could be stored for: WANDB_BASE_URL, the settings file's base_url, wandb's defaults."""
+    hosts = [os.environ.get("WANDB_BASE_URL", "")]
+    config_dir = Path(os.environ.get("WANDB_CONFIG_DIR") or Path.home() / ".config" / "wandb")
+    settings = configparser.ConfigParser()
+    try:
+        settings.read(config_dir / "settings")
+        hosts.append(settings.get("default", "base_url", fallback=""))
+    except configparser.Error:
+        pass
+    try:
+        from wandb.sdk.lib.urls import DEFAULT_BASE_URL
+
+        hosts.append(DEFAULT_BASE_URL)
+    except ImportError:
+        pass
+    return [h for h in dict.fromkeys([*hosts, *WANDB_HOSTS]) if h]
+
+
+def netrc_api_key(host: str) -> str | None:
+    """The key stored for ``host`` in the netrc file, read the way wandb reads it when it can."""
+    try:
+        from wandb.sdk.lib.wbauth import read_netrc_auth
+    except ImportError:
+        read_netrc_auth = None
+    try:
+        if read_netrc_auth is not None:
+            return read_netrc_auth(host=host)
+        path = os.environ.get("NETRC") or Path.home() / ".netrc"
+        creds = netrc.netrc(path).authenticators(urlsplit(host).netloc)
+        return creds[2] if creds and creds[2] else None
+    except Exception:  # no file, unreadable or malformed: no usable key
+        return None

@@ -1,0 +1,164 @@
+"""The report's numbers: which metric decides, one row per job, mean ± std over seeds, markdown."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+
+from lightning_r1.report.jobs import Job
+
+# Direction of the metrics a run can log (True: lower is better). Order = preference for the main metric.
+DIRECTION = {
+    "val/fid": True,
+    "val/reverse_kl": True,
+    "val/kid": True,
+    "val/modes_covered": False,
+    "val/high_quality_pct": False,
+    "val/isc": False,
+    "val/precision": False,
+    "val/recall": False,
+}
+FALLBACK_METRIC = "train/d_loss"
+DIAGNOSTICS = ("train/grad_norm_real", "train/grad_norm_fake")
+
+
+def fmt(value: float | int | None) -> str:
+    """How every number appears in report.md (4 significant digits; ``–`` when missing)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e9):
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def fmt_pm(mean: float | None, std: float | None) -> str:
+    """``mean ± std`` as in the seed table: the mean like :func:`fmt`, the spread to 2 significant digits."""
+    if mean is None:
+        return "–"
+    return fmt(mean) if std is None else f"{fmt(mean)} ± {std:.2g}"
+
+
+def main_metric(jobs: list[Job]) -> str:
+    """val/fid if any job has a finite value of it, else the first such toy metric (val/reverse_kl, ...), else
+    train/d_loss. (Reverse KL is infinite while no sample lies near a mode: short runs fall through.)"""
+    for key in DIRECTION:
+        if any(_finite(j.metrics.get(key)) or np.isfinite(j.curve(key)[1]).any() for j in jobs):
+            return key
+    return FALLBACK_METRIC
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def best_value(job: Job, key: str) -> tuple[float | None, int | None]:
+    """(best value, its iteration): from summary.json's ``best``, else from the metric's curve in metrics.csv."""
+    entry = job.best.get(key)
+    if isinstance(entry, dict) and entry.get("value") is not None:
+        return float(entry["value"]), entry.get("iteration")
+    x, y = job.curve(key)
+    if key not in DIRECTION or not np.isfinite(y).any():
+        return None, None
+    y = np.where(np.isfinite(y), y, np.nan)
+    i = int(np.nanargmin(y) if DIRECTION[key] else np.nanargmax(y))
+    return float(y[i]), int(x[i])
+
+
+def columns(jobs: list[Job], metric: str) -> list[tuple[str, Callable[[Job], float | None]]]:
+    """Table columns present in at least one job: quality metrics (final, best), penalties, diagnostics, time."""
+    keys = {k for j in jobs for k in j.metrics}
+    quality = [k for k in (metric, *DIRECTION) if k.startswith("val/") and (k in keys or k == metric)]
+    quality = list(dict.fromkeys(quality)) + sorted(
+        k for k in keys if k.startswith("val/") and k not in DIRECTION
+    )
+    cols: list[tuple[str, Callable[[Job], float | None]]] = []
+    for key in quality:
+        cols.append((f"final {key}", lambda j, k=key: j.metrics.get(k)))
+        if key in DIRECTION:
+            cols.append((f"best {key}", lambda j, k=key: best_value(j, k)[0]))
+    regs = sorted({r for j in jobs for r in (j.summary or {}).get("regularizers", [])})
+    training = [f"train/{r}" for r in regs] + list(DIAGNOSTICS)
+    if not quality:
+        training = [FALLBACK_METRIC, "train/g_loss", *training]
+    cols += [(key, lambda j, k=key: j.metrics.get(k)) for key in training if key in keys]
+    cols.append(("iterations", lambda j: (j.summary or {}).get("iterations")))
+    cols.append(("wall time (s)", lambda j: (j.summary or {}).get("wall_time_s")))
+    return cols
+
+
+def job_table(jobs: list[Job], metric: str) -> str:
+    """One row per job, in job order."""
+    cols = columns(jobs, metric)
+    header = ["run", "overrides", "status", *(name for name, _ in cols)]
+    rows = []
+    for job in jobs:
+        status = "completed" if job.problem is None else ("failed" if job.summary else "no summary")
+        cells = [job.name, f"`{job.label}`", status]
+        for name, get in cols:
+            value = get(job)
+            if name.startswith("best ") and _finite(value):
+                it = best_value(job, name[5:])[1]
+                cells.append(f"{fmt(value)} (@{it})" if it is not None else fmt(value))
+            else:
+                cells.append(fmt(value))
+        rows.append(cells)
+    return markdown(header, rows)
+
+
+def groups(jobs: list[Job]) -> dict[str, list[Job]]:
+    """Completed jobs by overrides minus ``seed=``, in order of first appearance."""
+    out: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.problem is None:
+            out.setdefault(job.group, []).append(job)
+    return out
+
+
+def seeds_vary(jobs: list[Job]) -> bool:
+    return any(len({j.seed for j in members}) > 1 for members in groups(jobs).values())
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not finite:
+        return None, None, 0
+    return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else 0.0), len(finite)
+
+
+def ranking(jobs: list[Job], metric: str) -> list[tuple[str, float, float, int]]:
+    """Groups sorted best first by the mean final value of ``metric`` (empty when its direction is unknown)."""
+    if metric not in DIRECTION:
+        return []
+    ranked = []
+    for group, members in groups(jobs).items():
+        mean, std, n = mean_std([j.metrics.get(metric) for j in members])
+        if mean is not None:
+            ranked.append((group, mean, std, n))
+    return sorted(ranked, key=lambda r: r[1], reverse=not DIRECTION[metric])
+
+
+def seed_table(jobs: list[Job], metric: str) -> str:
+    """Mean ± std over the seeds of each group, best group first when the main metric has a direction."""
+    cols = columns(jobs, metric)
+    order = [g for g, *_ in ranking(jobs, metric)]
+    grouped = groups(jobs)
+    names = order + [g for g in grouped if g not in order]
+    rows = []
+    for group in names:
+        members = grouped[group]
+        cells = [f"`{group}`", str(len(members))]
+        for _, get in cols:
+            mean, std, n = mean_std([get(j) for j in members])
+            partial = f" (n={n})" if 0 < n < len(members) else ""  # some runs had no finite value
+            cells.append(fmt_pm(mean, std if n > 1 else None) + partial)
+        rows.append(cells)
+    return markdown(["overrides (seeds pooled)", "runs", *(name for name, _ in cols)], rows)
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
