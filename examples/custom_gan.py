@@ -1,6 +1,6 @@
 """Drop-in use 1: your own generator and discriminator, trained by lightning_r1.GAN with R1 + R2 callbacks.
 
-    python examples/custom_gan.py --iterations 500
+python examples/custom_gan.py --iterations 500
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ def my_generator(latent_dim: int) -> nn.Module:
 
 def my_discriminator() -> nn.Module:
     # logits of shape [N, 1] are fine; no BatchNorm in D (R1 needs per-sample input gradients)
-    return nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+    return nn.Sequential(
+        nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1)
+    )
 
 
 def main(iterations: int, out: str) -> GAN:

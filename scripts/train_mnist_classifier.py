@@ -37,7 +37,9 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     dx, dy = torch.randint(0, 5, (2, n), generator=gen)
     shifted = torch.stack([padded[i, :, dy[i] : dy[i] + 28, dx[i] : dx[i] + 28] for i in range(n)])
     if torch.rand((), generator=gen) < 0.5:
-        up = F.interpolate(shifted.float(), size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+        up = F.interpolate(
+            shifted.float(), size=(32, 32), mode="bilinear", align_corners=False, antialias=True
+        )
         return up.round().clamp(0, 255).to(torch.uint8)
     return shifted
 
@@ -66,7 +68,9 @@ def main() -> int:
     model = MnistClassifier()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = (len(x_train) + args.batch_size - 1) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch
+    )
 
     for epoch in range(args.epochs):
         model.train()
@@ -82,7 +86,9 @@ def main() -> int:
             sched.step()
             total += loss.item() * len(idx)
         model.eval()
-        print(f"epoch {epoch + 1:2d}  loss {total / len(x_train):.4f}  held-out acc {accuracy(model, x_held, y_held):.4f}")
+        print(
+            f"epoch {epoch + 1:2d}  loss {total / len(x_train):.4f}  held-out acc {accuracy(model, x_held, y_held):.4f}"
+        )
 
     acc = accuracy(model.eval(), x_held, y_held)
     args.out.parent.mkdir(parents=True, exist_ok=True)

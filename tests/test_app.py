@@ -99,7 +99,11 @@ def test_default_run_logs_a_finite_fid_twice(make_cfg) -> None:
     train(cfg)
     summary = read_summary(Path(cfg.run_dir))
     assert math.isfinite(summary["metrics"]["val/fid"]) and summary["best"]["val/fid"]["iteration"] in (2, 4)
-    fids = [row["val/fid"] for row in csv.DictReader(open(Path(cfg.run_dir) / "metrics.csv")) if row.get("val/fid")]
+    fids = [
+        row["val/fid"]
+        for row in csv.DictReader(open(Path(cfg.run_dir) / "metrics.csv"))
+        if row.get("val/fid")
+    ]
     assert len(fids) >= 2 and all(math.isfinite(float(v)) for v in fids)
 
 

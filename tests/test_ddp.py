@@ -20,9 +20,7 @@ def run(out: Path, devices: int, penalty: str, loss: str) -> dict[str, torch.Ten
     return torch.load(out)
 
 
-@pytest.mark.parametrize(
-    "penalty, loss", [("wgan_gp", "wasserstein"), ("r1_lazy_r2", "relativistic")]
-)
+@pytest.mark.parametrize("penalty, loss", [("wgan_gp", "wasserstein"), ("r1_lazy_r2", "relativistic")])
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, penalty: str, loss: str) -> None:
     single = run(tmp_path / "single.pt", 1, penalty, loss)
     ddp = run(tmp_path / "ddp.pt", 2, penalty, loss)

@@ -63,7 +63,9 @@ class Images(Dataset):
 
 
 class StandInData(L.LightningDataModule):
-    def __init__(self, x: torch.Tensor, extractor: str | None = "mnist-classifier", poisoned: bool = False) -> None:
+    def __init__(
+        self, x: torch.Tensor, extractor: str | None = "mnist-classifier", poisoned: bool = False
+    ) -> None:
         super().__init__()
         self.x, self.poisoned = x, poisoned
         self.name, self.resolution, self.channels = "mnist_5k_test", x.shape[-1], x.shape[1]
@@ -103,7 +105,9 @@ class StandInGAN(L.LightningModule):
         return bank[:num_samples].to(self.device)
 
 
-def fit(gan: L.LightningModule, dm: L.LightningDataModule, cb: FidelityMetrics, max_steps: int = 6) -> L.Trainer:
+def fit(
+    gan: L.LightningModule, dm: L.LightningDataModule, cb: FidelityMetrics, max_steps: int = 6
+) -> L.Trainer:
     trainer = L.Trainer(
         max_steps=max_steps, accelerator="cpu", devices=1, callbacks=[cb], logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -165,12 +169,17 @@ def test_shipped_classifier_checksum_and_heldout_accuracy(tmp_path: Path) -> Non
 def test_fid_orders_real_blend_and_noise(mnist32: torch.Tensor, tmp_path: Path) -> None:
     n = 500
     a, b, noise = mnist32[:n], mnist32[n : 2 * n], noise_like(mnist32[:n])
-    cache = {"cache_root": str(tmp_path), "input2_cache_name": "half_b"}  # real half b: features computed once
+    cache = {
+        "cache_root": str(tmp_path),
+        "input2_cache_name": "half_b",
+    }  # real half b: features computed once
     fid_real = fid(a, b, **cache)
     # pixel blends (1 - t)·noise + t·data, from pure noise (t = 0) towards the data (t = 1: fid_real)
     blends = {t: fid((1 - t) * noise + t * a, b, **cache) for t in (0.0, 0.25, 0.5, 0.75, 0.9)}
     # population mixtures: a fraction f of the samples are digits, the rest noise
-    mixtures = {f: fid(torch.cat([noise[: int(n * (1 - f))], a[int(n * (1 - f)) :]]), b, **cache) for f in (0.5, 0.9)}
+    mixtures = {
+        f: fid(torch.cat([noise[: int(n * (1 - f))], a[int(n * (1 - f)) :]]), b, **cache) for f in (0.5, 0.9)
+    }
     print(f"FID real/real {fid_real:.3f}, blends {blends}, mixtures {mixtures}")
     assert fid_real < 0.01 * blends[0.0]
     values = list(blends.values()) + [fid_real]
@@ -183,9 +192,13 @@ def test_callback_matches_png_folder_and_caches_real_stats(mnist32: torch.Tensor
     real, fake = mnist32[:600], (0.25 * noise_like(mnist32[600:900]) + 0.75 * mnist32[600:900])
     cb = FidelityMetrics(every=2, num_samples=300, batch_size=300, cache_dir=str(tmp_path / "cache"), **QUIET)
     dm, gan = StandInData(real), StandInGAN(noise_like(fake), fake)  # noise first, then `fake`
-    trainer = fit(gan, dm, cb, max_steps=7)  # 2 batches per iteration: evaluations at iterations 2 and 3 (end)
+    trainer = fit(
+        gan, dm, cb, max_steps=7
+    )  # 2 batches per iteration: evaluations at iterations 2 and 3 (end)
     assert [h["iteration"] for h in cb.history] == [2, 3]
-    assert 600 <= cb._real.reads <= 601  # one real pass (+ torch-fidelity's type check of item 0) for 2 evaluations
+    assert (
+        600 <= cb._real.reads <= 601
+    )  # one real pass (+ torch-fidelity's type check of item 0) for 2 evaluations
     assert not cb.real_pass_needed()
     ours = cb.history[-1]["val/fid"]
     assert cb.history[0]["val/fid"] > 2 * ours  # noise, then `fake`
@@ -206,7 +219,9 @@ def test_callback_matches_png_folder_and_caches_real_stats(mnist32: torch.Tensor
     assert restored.summary() == summary
 
     # a later run: same cache dir, real data unreadable → must not do a real pass, same FID
-    cb2 = FidelityMetrics(every=0, num_samples=300, batch_size=300, cache_dir=str(tmp_path / "cache"), **QUIET)
+    cb2 = FidelityMetrics(
+        every=0, num_samples=300, batch_size=300, cache_dir=str(tmp_path / "cache"), **QUIET
+    )
     fit(StandInGAN(fake), StandInData(real, poisoned=True), cb2, max_steps=2)
     assert [h["iteration"] for h in cb2.history] == [1]
     assert cb2.history[0]["val/fid"] == pytest.approx(ours, rel=1e-6)
@@ -217,7 +232,14 @@ def test_kid_subset_is_lowered_with_warning(mnist32: torch.Tensor, tmp_path: Pat
     with pytest.warns(UserWarning, match="using kid_subset_size=200"):
         fit(StandInGAN(mnist32[:200]), StandInData(mnist32[200:700]), cb, max_steps=2)
     final = cb.summary()["final"]
-    assert set(final) == {"val/fid", "val/kid_mean", "val/kid_std", "val/isc_mean", "val/precision", "val/recall"}
+    assert set(final) == {
+        "val/fid",
+        "val/kid_mean",
+        "val/kid_std",
+        "val/isc_mean",
+        "val/precision",
+        "val/recall",
+    }
     assert abs(final["val/kid_mean"]) < 0.05 and final["val/isc_mean"] > 5 and final["val/precision"] > 0.5
 
 
@@ -260,9 +282,13 @@ def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
     torch.save({}, path)
-    with pytest.MonkeyPatch.context() as mp:  # skip the (empty) state-dict load to get the freshly built module
+    with (
+        pytest.MonkeyPatch.context() as mp
+    ):  # skip the (empty) state-dict load to get the freshly built module
         mp.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
-        module = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+        module = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)
+        )
     torch.save(module.state_dict(), path)
     return path
 

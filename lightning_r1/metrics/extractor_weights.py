@@ -86,7 +86,9 @@ def check_extractor_weights(extractor: str, weights_path: str | None) -> str:
             try:
                 load_mnist_classifier(path)
             except Exception as e:  # noqa: BLE001
-                raise MetricsSetupError(f"metrics.weights_path={weights_path}: not mnist-classifier weights ({e})") from None
+                raise MetricsSetupError(
+                    f"metrics.weights_path={weights_path}: not mnist-classifier weights ({e})"
+                ) from None
         return sha256_file(path)[:12]
     if extractor == MNIST_EXTRACTOR_NAME:
         try:

@@ -86,7 +86,9 @@ class FidelityMetrics(MetricHistory, L.Callback):
         self.num_samples = _check_int("num_samples", num_samples, 2)
         self.kid_subset_size = _check_int("kid_subset_size", kid_subset_size, 2)
         self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.num_real_samples = None if num_real_samples is None else _check_int("num_real_samples", num_real_samples, 2)
+        self.num_real_samples = (
+            None if num_real_samples is None else _check_int("num_real_samples", num_real_samples, 2)
+        )
         self.seed = _check_int("seed", seed, 0)
         if not (fid or kid or isc or prc):
             raise ValueError("Expected at least one of `fid`, `kid`, `isc`, `prc` to be true, got none")
@@ -113,13 +115,19 @@ class FidelityMetrics(MetricHistory, L.Callback):
         if name == "auto":
             name = getattr(dm, "default_feature_extractor", None) if dm is not None else None
         if name is None:
-            rank_zero_info(f"FidelityMetrics: inactive (no feature extractor for dataset {getattr(dm, 'name', dm)!r})")
+            rank_zero_info(
+                f"FidelityMetrics: inactive (no feature extractor for dataset {getattr(dm, 'name', dm)!r})"
+            )
             self.active = False
             return
         if dm is None or getattr(dm, "train_dataset", None) is None:
-            raise MetricsSetupError("FidelityMetrics needs trainer.datamodule with a `train_dataset` (real images)")
+            raise MetricsSetupError(
+                "FidelityMetrics needs trainer.datamodule with a `train_dataset` (real images)"
+            )
         if not callable(getattr(pl_module, "sample", None)):
-            raise MetricsSetupError(f"FidelityMetrics needs `{type(pl_module).__name__}.sample(num_samples, ema, batch_size)`")
+            raise MetricsSetupError(
+                f"FidelityMetrics needs `{type(pl_module).__name__}.sample(num_samples, ema, batch_size)`"
+            )
         # Weights: checked (and Inception downloaded) on rank 0 only; the outcome is broadcast so all ranks stop.
         outcome: tuple[str, str] = ("", "")
         if trainer.is_global_zero:
@@ -156,7 +164,9 @@ class FidelityMetrics(MetricHistory, L.Callback):
         if trainer.is_global_zero:
             where = self.cache_dir / f"{self._cache_key}-{name}-*"
             state = "will be computed once, at the first evaluation" if self.real_pass_needed() else "cached"
-            rank_zero_info(f"FidelityMetrics: {self._metric_names()} with '{name}'; real statistics {state}: {where}")
+            rank_zero_info(
+                f"FidelityMetrics: {self._metric_names()} with '{name}'; real statistics {state}: {where}"
+            )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last_seen = int(getattr(pl_module, "iteration", 0))  # after a checkpoint restore
@@ -191,12 +201,18 @@ class FidelityMetrics(MetricHistory, L.Callback):
     def generate(self, pl_module: L.LightningModule) -> UInt8Images:
         """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored."""
         device = pl_module.device
-        devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+        devices = (
+            [device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda"
+            else []
+        )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             samples = pl_module.sample(self.num_samples, ema=True, batch_size=self.batch_size)
         if samples.dim() != 4:
-            raise ValueError(f"FidelityMetrics needs image samples [N, C, H, W], got shape {tuple(samples.shape)}")
+            raise ValueError(
+                f"FidelityMetrics needs image samples [N, C, H, W], got shape {tuple(samples.shape)}"
+            )
         return UInt8Images.from_float(samples)
 
     def compute(self, pl_module: L.LightningModule) -> dict[str, float]:
@@ -224,17 +240,23 @@ class FidelityMetrics(MetricHistory, L.Callback):
         )
         return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
 
-    def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int, in_batch_hook: bool) -> None:
+    def _evaluate_and_publish(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, it: int, in_batch_hook: bool
+    ) -> None:
         metrics = self.compute(pl_module) if trainer.is_global_zero else None
         metrics = trainer.strategy.broadcast(metrics, src=0)  # other ranks wait here for rank 0
         self.record(it, metrics)
         if in_batch_hook:  # progress bar + callback_metrics (ModelCheckpoint can monitor val/fid)
             for k, v in metrics.items():
-                pl_module.log(k, v, on_step=True, on_epoch=False, prog_bar=k == "val/fid", logger=False, batch_size=1)
+                pl_module.log(
+                    k, v, on_step=True, on_epoch=False, prog_bar=k == "val/fid", logger=False, batch_size=1
+                )
         else:  # self.log is not allowed in on_train_end
             trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         # Loggers directly: Lightning would drop a self.log value from a step that is not a logging step.
         step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
-        rank_zero_info(f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        rank_zero_info(
+            f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        )

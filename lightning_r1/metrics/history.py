@@ -49,7 +49,10 @@ class MetricHistory:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(h) for h in self.history], "best": {k: list(v) for k, v in self.best.items()}}
+        return {
+            "history": [dict(h) for h in self.history],
+            "best": {k: list(v) for k, v in self.best.items()},
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(h) for h in state_dict.get("history", [])]

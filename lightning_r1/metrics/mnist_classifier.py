@@ -64,7 +64,9 @@ def verify_weights(path: str | Path = WEIGHTS_PATH, checksum_path: str | Path | 
     path = Path(path)
     checksum_path = Path(checksum_path) if checksum_path is not None else path.with_suffix(".sha256")
     if not path.is_file():
-        raise FileNotFoundError(f"mnist-classifier weights not found: {path} (run scripts/train_mnist_classifier.py)")
+        raise FileNotFoundError(
+            f"mnist-classifier weights not found: {path} (run scripts/train_mnist_classifier.py)"
+        )
     if not checksum_path.is_file():
         raise FileNotFoundError(f"mnist-classifier checksum file not found: {checksum_path}")
     actual, expected = sha256_file(path), expected_sha256(checksum_path)
@@ -90,7 +92,11 @@ class MnistClassifier(nn.Module):
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
 
         self.body = nn.Sequential(
             *block(1, 32), nn.MaxPool2d(2),  # 28 → 14
@@ -111,7 +117,9 @@ class MnistClassifier(nn.Module):
             w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
             x = (x * w).sum(dim=1, keepdim=True)
         if x.shape[-2:] != (NATIVE_SIZE, NATIVE_SIZE):
-            x = F.interpolate(x, size=(NATIVE_SIZE, NATIVE_SIZE), mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=(NATIVE_SIZE, NATIVE_SIZE), mode="bilinear", align_corners=False, antialias=True
+            )
         return x.clamp(0.0, 1.0) * 2.0 - 1.0
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -162,7 +170,9 @@ def mnist5k_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: np.ndarray | Tensor, y: np.ndarray | Tensor, batch_size: int = 500) -> float:
+def accuracy(
+    model: nn.Module, x: np.ndarray | Tensor, y: np.ndarray | Tensor, batch_size: int = 500
+) -> float:
     """Top-1 accuracy of ``model`` (returning ``(features, logits)``) on uint8 images ``x``."""
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     correct = 0

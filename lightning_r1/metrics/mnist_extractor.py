@@ -57,7 +57,10 @@ class MnistClassifierFeatureExtractor(FeatureExtractorBase):
         return torch.zeros(1, 3, NATIVE_SIZE, NATIVE_SIZE, dtype=torch.uint8)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
+        vassert(
+            torch.is_tensor(x) and x.dtype == torch.uint8,
+            "Expecting image as torch.Tensor with dtype=torch.uint8",
+        )
         vassert(x.dim() == 4 and x.shape[1] == 3, f"Input is not Bx3xHxW: {tuple(x.shape)}")
         features, logits = self.model(x)
         out = {FEATURE_LAYER: features.float(), LOGITS_LAYER: logits.float()}

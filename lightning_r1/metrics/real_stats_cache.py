@@ -29,7 +29,9 @@ def resolve_cache_dir(cache_dir: str | os.PathLike) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(str(cache_dir))))
 
 
-def real_cache_files(cache_dir: Path, key: str, extractor: str, layers: dict[str, str]) -> dict[str, list[Path]]:
+def real_cache_files(
+    cache_dir: Path, key: str, extractor: str, layers: dict[str, str]
+) -> dict[str, list[Path]]:
     """The files torch-fidelity reads for the real input, given ``layers`` = {metric: feature layer}.
 
     Returns:
