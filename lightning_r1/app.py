@@ -16,6 +16,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.callbacks import PreemptionCheckpoint, RunSummary, SampleGrid
+from lightning_r1.checks import check_positive_int
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import ModeMetrics
 
@@ -27,9 +28,7 @@ warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists 
 def check_config(cfg: DictConfig) -> None:
     """Top-level knobs checked before anything is built (one-line errors naming the field)."""
     for key in ("iterations", "batch_size"):
-        value = cfg.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected `{key}` to be a positive integer, got {value!r}")
+        check_positive_int(key, cfg.get(key))
 
 
 def build(node: Any, key: str) -> Any:

@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from lightning_r1.checks import check_positive_int
 from lightning_r1.distributed import average_gradients, randn_for_rank
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
@@ -82,10 +83,10 @@ class GAN(SamplingMixin, L.LightningModule):
         compile_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int("latent_dim", latent_dim)
-        _check_positive_int("d_steps", d_steps)
+        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("d_steps", d_steps)
         if iterations is not None:
-            _check_positive_int("iterations", iterations)
+            check_positive_int("iterations", iterations)
         if update not in UPDATES:
             raise ValueError(f"Expected `update` to be one of {list(UPDATES)}, got {update!r}")
         if update == "simultaneous" and d_steps != 1:
@@ -297,8 +298,3 @@ class GAN(SamplingMixin, L.LightningModule):
         for key in self.PROGRESS:
             setattr(self, key, state[key])
         restore_rng_states(state["rng_states"])
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")

@@ -16,22 +16,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from lightning_r1.checks import check_positive_int
 from lightning_r1.data.resumable import ResumableBatchSampler
-
-
-def check_positive_int(field: str, value: Any) -> int:
-    """Return ``value`` as an ``int`` if it is a positive integer.
-
-    Args:
-        field: config field named in the error message.
-        value: the value to check.
-
-    Raises:
-        ValueError: if ``value`` is not an integer > 0.
-    """
-    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise ValueError(f"Expected `{field}` to be a positive integer, got {value!r}")
-    return int(value)
 
 
 def check_non_negative_int(field: str, value: Any) -> int:

@@ -18,7 +18,8 @@ import math
 
 from torch import Tensor, nn
 
-from lightning_r1.models.pair import GANModels, check_positive_int, check_resolution
+from lightning_r1.checks import check_positive_int
+from lightning_r1.models.pair import GANModels, check_resolution
 
 SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64)
 

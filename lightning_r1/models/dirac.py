@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lightning_r1.models.pair import GANModels, check_finite_float, check_positive_int
+from lightning_r1.checks import check_positive_int
+from lightning_r1.models.pair import GANModels, check_finite_float
 
 
 class DiracGenerator(nn.Module):

@@ -11,7 +11,8 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from lightning_r1.models.pair import GANModels, check_positive_int
+from lightning_r1.checks import check_positive_int
+from lightning_r1.models.pair import GANModels
 
 
 def _mlp(in_dim: int, hidden: int, layers: int, out_dim: int, act: Callable[[], nn.Module]) -> nn.Sequential:

@@ -33,17 +33,6 @@ class GANModels(NamedTuple):
     discriminator: nn.Module
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an ``int`` if it is a positive integer.
-
-    Raises:
-        ValueError: if ``value`` is not an integer (bools excluded) or is ``< 1``.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
-    return int(value)
-
-
 def check_finite_float(name: str, value: object) -> float:
     """Return ``value`` as a ``float`` if it is a finite real number.
 

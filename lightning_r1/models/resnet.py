@@ -13,7 +13,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_r1.models.pair import GANModels, check_positive_int, check_resolution
+from lightning_r1.checks import check_positive_int
+from lightning_r1.models.pair import GANModels, check_resolution
 
 _S0 = 4  # spatial size of the fully connected layer's feature map
 
