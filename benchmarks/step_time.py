@@ -19,7 +19,8 @@ How the GAN is timed: through a real ``lightning.Trainer``. Each GAN variant run
 thread) over an endless in-memory loader of the same pre-made batches. A callback placed last holds the fit at every
 ``on_train_batch_end`` until the main thread hands it the next turn, so the variants advance one iteration at a time,
 round-robin (the order rotated every iteration), and never run at the same time. A load change on a shared machine
-therefore hits every variant alike, iteration by iteration. The callback records ``time.perf_counter()`` (after a
+therefore hits every variant alike, iteration by iteration. The raw loops run in threads of their own too (same
+conditions, e.g. one malloc arena per loop). The callback records ``time.perf_counter()`` (after a
 device synchronisation) and ``time.process_time()``:
 
 - ``step`` = ``on_train_batch_start`` → ``on_train_batch_end``: Lightning's per-batch hooks, its manual-optimization
@@ -181,18 +182,34 @@ class RawLoop:
             cpu.append(time.process_time() - c0)
         return {"step": step, "loop": step, "cpu": cpu, "due": [False] * len(step)}
 
-    # interleaved use, same interface as GANVariant
-    def start(self, batches: list[Tensor], iterations: int) -> None:
-        self.batches, self.i = batches, 0
+    # interleaved use, same interface as GANVariant: its own thread too (and so its own malloc arena: two loops
+    # sharing the main thread's arena measurably slowed each other down)
+    def start(self, batches: list[Tensor], iterations: int, flush_denormal: bool = False) -> None:
+        self.turns = Turns()
         self.rec: dict[str, list] = {"step": [], "loop": [], "cpu": [], "due": []}
 
+        def target() -> None:
+            torch.set_flush_denormal(flush_denormal)
+            try:
+                self.turns.wait()
+                for i in range(iterations):
+                    for k, v in self.run_block([batches[i % len(batches)]]).items():
+                        self.rec[k] += v
+                    self.turns.wait()
+            except BaseException as e:  # noqa: BLE001  (reported by the main thread)
+                self.turns.error = e
+                self.turns._done.release()
+
+        self.thread = threading.Thread(target=target, name="raw", daemon=True)
+        self.thread.start()
+        self.turns.ready()
+
     def advance(self) -> None:
-        block = self.run_block([self.batches[self.i % len(self.batches)]])
-        self.i += 1
-        for k, v in block.items():
-            self.rec[k] += v
+        self.turns.give()
 
     def finish(self) -> dict[str, list]:
+        self.turns._go.release()
+        self.thread.join()
         return self.rec
 
 
@@ -514,7 +531,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     t_start = time.perf_counter()
     for v in args.variants:
-        runners[v].start(batches, total)
+        if isinstance(runners[v], RawLoop):
+            runners[v].start(batches, total, args.flush_denormal)
+        else:
+            runners[v].start(batches, total)
     for i in range(total):
         k = i % len(args.variants)
         for v in args.variants[k:] + args.variants[:k]:  # rotated every iteration
