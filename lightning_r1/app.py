@@ -11,11 +11,10 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_r1.callbacks import PreemptionCheckpoint, RunSummary, SampleGrid
+from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary, SampleGrid
 from lightning_r1.checks import check_positive_int
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import ModeMetrics
@@ -65,7 +64,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule: L.LightningDataM
     callbacks: list[L.Callback] = [
         *regularizers,
         SampleGrid(run_dir / "samples", every=cfg.samples_every),
-        ModelCheckpoint(
+        IterationCheckpoint(
             dirpath=run_dir / "checkpoints",
             filename="iter_{iteration:.0f}",
             auto_insert_metric_name=False,

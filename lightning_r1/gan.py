@@ -3,6 +3,7 @@
 One *iteration* is one generator update, preceded by ``d_steps`` discriminator updates (one per training batch).
 Regularizers are Lightning callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step
 they add their penalty to the D loss, computed from the same D forward as the adversarial loss.
+Step values (``train/*``, ``iteration``) reach Lightning only on its logging steps (``Trainer(log_every_n_steps)``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_genera
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
 from lightning_r1.sampling import SamplingMixin
+from lightning_r1.step_logging import StepLoggingMixin
 from lightning_r1.training_state import (
     NonFiniteLossError,
     check_sample_shapes,
@@ -38,7 +40,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(SamplingMixin, L.LightningModule):
+class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -154,6 +156,11 @@ class GAN(SamplingMixin, L.LightningModule):
 
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, tuple | list) else batch
+        self._train_on(real)
+        self._flush_step_logs(progress_bar=("train/g_loss",))
+
+    def _train_on(self, real: Tensor) -> None:
+        """One D step, followed by the G step and the EMA update when this batch completes an iteration."""
         if not self._shapes_checked:
             self._check_shapes(real.shape[1:], source="the training batches")
         opt_g, opt_d = self.optimizers()
@@ -203,7 +210,7 @@ class GAN(SamplingMixin, L.LightningModule):
         if not self.skip_nonfinite:
             raise NonFiniteLossError.from_terms(self.iteration, loss, terms)
         self.nonfinite_skips += 1
-        self.log("train/nonfinite_skips", float(self.nonfinite_skips), on_step=True, on_epoch=False)
+        self._log_step({"train/nonfinite_skips": float(self.nonfinite_skips)})
         return False
 
     def _generate(self, n: int) -> Tensor:
@@ -254,7 +261,7 @@ class GAN(SamplingMixin, L.LightningModule):
             logs["train/grad_norm_real"] = d_pass.sq_norm("real", create_graph=False).mean()
             logs["train/grad_norm_fake"] = d_pass.sq_norm("fake", create_graph=False).mean()
         logs = {k: v.detach() for k, v in logs.items()}
-        self.log_dict(logs, on_step=True, on_epoch=False)
+        self._log_step(logs)
         return total, logs
 
     def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -265,8 +272,9 @@ class GAN(SamplingMixin, L.LightningModule):
                 logits(discriminator, self._perturb(real)) if needs_real_for_generator(self.loss) else None
             )
         g_loss = self.loss.g_loss(d_fake, d_real)
-        self.log("train/g_loss", g_loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
-        return g_loss, {"train/g_loss": g_loss.detach()}
+        logs = {"train/g_loss": g_loss.detach()}
+        self._log_step(logs)
+        return g_loss, logs
 
     def _diagnostics_due(self) -> bool:
         every = self.diagnostics_every
@@ -280,7 +288,7 @@ class GAN(SamplingMixin, L.LightningModule):
         update_ema(self.generator_ema, self.generator, beta)
         for reg in self.regularizers:
             reg.iteration = self.iteration
-        self.log("iteration", float(self.iteration), on_step=True, on_epoch=False)
+        self._log_step({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
 
