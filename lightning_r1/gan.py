@@ -24,7 +24,7 @@ from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_genera
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
 from lightning_r1.sampling import SamplingMixin
-from lightning_r1.step_logging import StepLoggingMixin
+from lightning_r1.step_logging import StepLoggingMixin, publish
 from lightning_r1.training_state import (
     NonFiniteLossError,
     check_sample_shapes,
@@ -258,8 +258,10 @@ class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
             total = total + reg.every * penalty  # lazy regularization: weight × k on every k-th step
             logs[f"train/{reg.name}"] = penalty
         if diagnose:  # E||∇_x D||² on real and fake, shared with R1/R2 when they ran on this step
-            logs["train/grad_norm_real"] = d_pass.sq_norm("real", create_graph=False).mean()
-            logs["train/grad_norm_fake"] = d_pass.sq_norm("fake", create_graph=False).mean()
+            norms = {
+                side: d_pass.sq_norm(side, create_graph=False).mean().item() for side in ("real", "fake")
+            }
+            publish(self.trainer, self, {f"train/grad_norm_{side}": value for side, value in norms.items()})
         logs = {k: v.detach() for k, v in logs.items()}
         self._log_step(logs)
         return total, logs
@@ -278,7 +280,8 @@ class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
 
     def _diagnostics_due(self) -> bool:
         every = self.diagnostics_every
-        return bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
+        attached = self._trainer is not None  # outside a Trainer there is nowhere to log them
+        return attached and bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
 
     def _finish_iteration(self, batch_size: int) -> None:
         self.iteration += 1

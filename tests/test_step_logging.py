@@ -35,12 +35,12 @@ class LogCountingGAN(GAN):
 
 
 def run(
-    tmp_path: Path, log_every: int, iterations: int = 9, d_steps: int = 1
+    tmp_path: Path, log_every: int, iterations: int = 9, d_steps: int = 1, diagnostics_every: int = 0
 ) -> tuple[list[dict], CountLogCalls]:
     torch.manual_seed(0)
     models = build_mlp(latent_dim=4, data_dim=2, hidden=16, layers=2)
     gan = LogCountingGAN(models.generator, models.discriminator, latent_dim=4, iterations=iterations,
-                         d_steps=d_steps, diagnostics_every=0)  # fmt: skip
+                         d_steps=d_steps, diagnostics_every=diagnostics_every)  # fmt: skip
     counter = CountLogCalls()
     trainer = L.Trainer(
         callbacks=[R1(1.0), counter],
@@ -93,3 +93,21 @@ def test_d_only_batches_keep_their_values_for_the_next_logging_step(tmp_path: Pa
         "3.0",
     ]  # iterations completed so far
     assert_same_as_every_step_run(rows, every_step)
+
+
+@pytest.mark.parametrize("log_every", [1, 4])
+def test_diagnostics_get_one_row_each_at_the_iteration_they_were_taken(
+    tmp_path: Path, log_every: int
+) -> None:
+    rows, _ = run(tmp_path, log_every=log_every, iterations=9, diagnostics_every=2)
+    measured = [row for row in rows if row["train/grad_norm_real"]]
+    assert [row["iteration"] for row in measured] == [
+        "0.0",
+        "2.0",
+        "4.0",
+        "6.0",
+        "8.0",
+    ]  # none dropped or repeated
+    assert all(
+        float(row["train/grad_norm_real"]) > 0 and float(row["train/grad_norm_fake"]) > 0 for row in measured
+    )

@@ -22,6 +22,7 @@ from lightning_r1.metrics.real_stats_cache import (
     real_pass_needed,
     resolve_cache_dir,
 )
+from lightning_r1.step_logging import publish
 
 # torch-fidelity result key → our log key.
 _KEYS = {
@@ -246,17 +247,9 @@ class FidelityMetrics(MetricHistory, L.Callback):
         metrics = self.compute(pl_module) if trainer.is_global_zero else None
         metrics = trainer.strategy.broadcast(metrics, src=0)  # other ranks wait here for rank 0
         self.record(it, metrics)
-        if in_batch_hook:  # progress bar + callback_metrics (ModelCheckpoint can monitor val/fid)
-            for k, v in metrics.items():
-                pl_module.log(
-                    k, v, on_step=True, on_epoch=False, prog_bar=k == "val/fid", logger=False, batch_size=1
-                )
-        else:  # self.log is not allowed in on_train_end
-            trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
-        # Loggers directly: Lightning would drop a self.log value from a step that is not a logging step.
-        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=step)
+        publish(
+            trainer, pl_module, metrics, in_batch_hook, prog_bar=("val/fid",)
+        )  # ModelCheckpoint can monitor it
         rank_zero_info(
             f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         )

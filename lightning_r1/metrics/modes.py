@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_r1.step_logging import publish
+
 log = logging.getLogger(__name__)
 
 EPS = 1e-12  # added to every mode's count so log(q_k) stays finite; changes the KL by < 1e-10
@@ -153,14 +155,7 @@ class ModeMetrics(L.Callback):
         it = int(pl_module.iteration)
         metrics, samples = self.compute(pl_module)
         self.history.append({"iteration": it, **metrics})
-        if in_batch_hook:
-            for k, v in metrics.items():
-                pl_module.log(k, v, on_step=True, on_epoch=False, logger=False, batch_size=1)
-        else:  # self.log is not allowed in on_train_end
-            trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
-        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
-        for logger in trainer.loggers:  # directly: a self.log value from a non-logging step would be dropped
-            logger.log_metrics({**metrics, "iteration": float(it)}, step=step)
+        publish(trainer, pl_module, metrics, in_batch_hook)
         if self.samples_path is not None and trainer.is_global_zero:
             self.samples_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(self.samples_path, samples.numpy())

@@ -44,12 +44,9 @@ class ToyJob:
     samples: np.ndarray | None
 
 
-def read_grad_norms(path: Path, every: int) -> np.ndarray:
-    """One row per diagnostic measurement. The CSV repeats the last logged value on later logging rows, and a
-    value measured at iteration k shows up on the first logging row after it: dedupe, and map each value back to
-    ``k = every·floor((row iteration - 1) / every)``."""
+def read_grad_norms(path: Path) -> np.ndarray:
+    """One row per diagnostic measurement (the GAN writes each on its own CSV row, with the iteration it was taken at)."""
     out: list[tuple[float, float, float]] = []
-    last = None
     with path.open() as f:
         for row in csv.DictReader(f):
             real, fake, it = (
@@ -57,10 +54,8 @@ def read_grad_norms(path: Path, every: int) -> np.ndarray:
                 row.get("train/grad_norm_fake"),
                 row.get("iteration"),
             )
-            if not real or not fake or not it or (real, fake) == last:
-                continue
-            last = (real, fake)
-            out.append((every * math.floor((float(it) - 1) / every), float(real), float(fake)))
+            if real and fake and it:
+                out.append((float(it), float(real), float(fake)))
     return np.array(out).reshape(-1, 3)
 
 
@@ -83,13 +78,12 @@ def load_job(path: Path) -> ToyJob:
     summary = json.loads((path / "summary.json").read_text())
     names = list((cfg.get("regularizer") or {}).keys())
     samples = path / "mode_samples.npy"
-    every = int(cfg.gan.diagnostics_every) or 1
     method = "+".join(names) or "none"
     if cfg.loss.name != "nonsaturating":
         method += f" ({cfg.loss.name})"
     return ToyJob(str(cfg.dataset._target_).rsplit(".", 1)[-1].replace("DataModule", "").lower(),
                   method, int(cfg.seed), summary["metrics"],
-                  read_grad_norms(path / "metrics.csv", every),
+                  read_grad_norms(path / "metrics.csv"),
                   np.load(samples) if samples.exists() else samples_from_checkpoint(path, cfg))  # fmt: skip
 
 
