@@ -10,28 +10,34 @@ total self time of ATen operators (the numerical work) and the rest of the wall 
 ``--cprofile N`` also prints the top N functions by own time (cProfile) and the time per package.
 ``--flops`` instead counts floating-point operations per iteration (``torch.utils.flop_counter``'s formulas, double
 backward included) for every variant of ``step_time.py``: the cost ratios the math sets, to compare with the timed ones.
-The logging ablation is a variant set of step_time.py: ``--variants raw,plain,plain_no_log,plain_log_due``.
+Any variant name of step_time.py works, e.g. the logging ablation: ``--variants raw,plain,plain_log_every_step``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import cProfile
 import io
-import logging
 import os
 import pstats
 import sys
 import time
-import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from step_time import GAMMA, RAW_VARIANTS, VARIANTS, GANVariant, RawLoop, build_models, real_batches  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))  # the bench package next to this script
+from bench.common import (  # noqa: E402
+    RunSettings,
+    add_device_args,
+    add_model_args,
+    build_models,
+    real_batches,
+    set_up_process,
+)
+from bench.raw_loop import RawLoop  # noqa: E402
+from bench.variants import RAW_VARIANTS, VARIANTS, make_runner, unknown_variants  # noqa: E402
 
 PASS_OPS = (
     "aten::convolution",
@@ -88,21 +94,12 @@ def profiled_block(runner: object, batches: list, profiler: object) -> tuple[lis
             if pl_module.iteration >= pl_module.iterations:
                 window.stop()
 
-    runner.regs.insert(0, Hook())
-    try:
-        step = runner.run_block(batches)["step"]
-    finally:
-        runner.regs.pop(0)
+    # the hook goes before every other callback, so the window covers their hooks too
+    step = runner.run_block(batches, before=[Hook()])["step"]
     return step, window.t1 - window.t0
 
 
-def count_flops(
-    g0: torch.nn.Module,
-    d0: torch.nn.Module,
-    batches: list,
-    step_args: argparse.Namespace,
-    device: torch.device,
-) -> None:
+def count_flops(g0: torch.nn.Module, d0: torch.nn.Module, batches: list, settings: RunSettings) -> None:
     """GFLOP per iteration of every variant (averaged over the block, so lazy R1 counts 1/16 of a penalty)."""
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
@@ -125,12 +122,7 @@ def count_flops(
 
     gflops = {}
     for v in VARIANTS:
-        g, d = copy.deepcopy(g0).to(device), copy.deepcopy(d0).to(device)
-        runner = (
-            RawLoop(g, d, GAMMA if v == "raw_r1" else None, None, device)
-            if v in RAW_VARIANTS
-            else GANVariant(v, g, d, step_args)
-        )
+        runner = make_runner(v, g0, d0, settings)
         runner.run_block(batches[:2])  # first-fit checks (shape probe) outside the count
         with FlopCount() as counter:
             runner.run_block(batches)
@@ -141,82 +133,81 @@ def count_flops(
         print(f"  {v:<11} {f:8.3f}   / {'raw' if v in RAW_VARIANTS else 'plain':<5} {f / base:.3f}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def operator_profile(v: str, runner: object, batches: list, device: torch.device, rows: int) -> None:
+    """One block under torch.profiler: pass counts, ATen self time and the top ``rows`` operators, per iteration."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    prof = torch.profiler.profile(activities=activities)
+    step, wall = profiled_block(runner, batches, prof)
+    n = len(batches)
+    events = prof.key_averages()
+    counts = {e.key: e.count / n for e in events if e.key in PASS_OPS}
+    aten_self = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::")) / 1e3 / n
+    all_self = sum(e.self_cpu_time_total for e in events) / 1e3 / n
+    step_ms = sum(step) / n * 1e3
+    print(
+        f"\n=== {v}: {step_ms:.1f} ms/iteration under the profiler (block wall {wall / n * 1e3:.1f} ms/it); "
+        f"ATen self time {aten_self:.1f} ms/it, all recorded ops {all_self:.1f} ms/it"
+    )
+    print("    per iteration: " + ", ".join(f"{k} x{c:g}" for k, c in sorted(counts.items())))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40))
+
+
+def python_profile(v: str, runner: object, batches: list, rows: int) -> None:
+    """One block under cProfile: own time per package, then the top ``rows`` functions by own time."""
+    prof_py = cProfile.Profile()
+    _, wall = profiled_block(runner, batches, prof_py)
+    n = len(batches)
+    per_pkg: dict[str, float] = defaultdict(float)
+    for (filename, _, _), (_, _, tottime, _, _) in pstats.Stats(prof_py).stats.items():
+        per_pkg[package_of(filename)] += tottime
+    print(
+        f"--- cProfile {v}: wall {wall / n * 1e3:.1f} ms/it; own time per package (ms/it): "
+        + ", ".join(f"{k} {t / n * 1e3:.2f}" for k, t in sorted(per_pkg.items(), key=lambda kv: -kv[1]))
+    )
+    s = io.StringIO()
+    pstats.Stats(prof_py, stream=s).sort_stats("tottime").print_stats(rows)
+    print(s.getvalue().split("\n", 6)[-1])  # without pstats' header lines
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", default="raw,plain,raw_r1,r1,r1_lazy16,approx_r1")
-    p.add_argument("--model", choices=("dcgan", "resnet"), default="dcgan")
-    p.add_argument("--resolution", type=int, default=32)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=64)
+    add_model_args(p)
     p.add_argument("--iterations", type=int, default=16)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    add_device_args(p)
     p.add_argument("--top", type=int, default=12, help="rows of the operator table per variant")
     p.add_argument(
         "--cprofile", type=int, default=0, help="also print the top N functions by own time (cProfile)"
     )
     p.add_argument("--flops", action="store_true", help="count FLOPs per iteration of every variant")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-    import lightning  # noqa: F401
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = unknown_variants(args.variants)
+    if unknown:
+        p.error(f"unknown variants {unknown}")
+    return args
 
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    step_args = argparse.Namespace(
-        device=args.device, precision="32", compile=False, diagnostics_every=0, flush_denormal=False
-    )
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    set_up_process(args.threads)
+    settings = RunSettings(device=args.device)  # float32, eager, no diagnostics
     device = torch.device(args.device)
     torch.manual_seed(0)
     g0, d0 = build_models(args.model, args.resolution, args.width)
     batches = real_batches(args.iterations, args.batch_size, args.resolution, device)
     print(f"load average {os.getloadavg()}, threads {torch.get_num_threads()}")
     if args.flops:
-        count_flops(g0, d0, batches, step_args, device)
+        count_flops(g0, d0, batches, settings)
         return
-    for v in [s.strip() for s in args.variants.split(",")]:
-        assert v in VARIANTS, v
-        g, d = copy.deepcopy(g0).to(device), copy.deepcopy(d0).to(device)
-        runner = (
-            RawLoop(g, d, GAMMA if v == "raw_r1" else None, None, device)
-            if v in RAW_VARIANTS
-            else GANVariant(v, g, d, step_args)
-        )
+    for v in args.variants:
+        runner = make_runner(v, g0, d0, settings)
         runner.run_block(batches)  # warm-up
-        activities = [torch.profiler.ProfilerActivity.CPU]
-        if device.type == "cuda":
-            activities.append(torch.profiler.ProfilerActivity.CUDA)
-        prof = torch.profiler.profile(activities=activities)
-        step, wall = profiled_block(runner, batches, prof)
-        n = args.iterations
-        events = prof.key_averages()
-        counts = {e.key: e.count / n for e in events if e.key in PASS_OPS}
-        aten_self = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::")) / 1e3 / n
-        all_self = sum(e.self_cpu_time_total for e in events) / 1e3 / n
-        step_ms = sum(step) / n * 1e3
-        print(
-            f"\n=== {v}: {step_ms:.1f} ms/iteration under the profiler (block wall {wall / n * 1e3:.1f} ms/it); "
-            f"ATen self time {aten_self:.1f} ms/it, all recorded ops {all_self:.1f} ms/it"
-        )
-        print("    per iteration: " + ", ".join(f"{k} x{c:g}" for k, c in sorted(counts.items())))
-        print(events.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=40))
+        operator_profile(v, runner, batches, device, args.top)
         if args.cprofile:
-            prof_py = cProfile.Profile()
-            _, wall = profiled_block(runner, batches, prof_py)
-            stats = pstats.Stats(prof_py)
-            per_pkg: dict[str, float] = defaultdict(float)
-            for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():
-                per_pkg[package_of(filename)] += tottime
-            print(
-                f"--- cProfile {v}: wall {wall / n * 1e3:.1f} ms/it; own time per package (ms/it): "
-                + ", ".join(
-                    f"{k} {t / n * 1e3:.2f}" for k, t in sorted(per_pkg.items(), key=lambda kv: -kv[1])
-                )
-            )
-            s = io.StringIO()
-            pstats.Stats(prof_py, stream=s).sort_stats("tottime").print_stats(args.cprofile)
-            print(s.getvalue().split("\n", 6)[-1])
+            python_profile(v, runner, batches, args.cprofile)
 
 
 if __name__ == "__main__":
