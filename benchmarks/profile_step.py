@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # the bench package next to this script
+from bench.allocator import restart_with_steady_malloc  # noqa: E402
 from bench.common import (  # noqa: E402
     RunSettings,
     add_device_args,
@@ -211,4 +212,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    restart_with_steady_malloc()  # CPU timings without per-thread mmap/page-fault noise
     main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -172,3 +174,19 @@ def test_fid_time_in_memory_and_png_folder_agree(tmp_path: Path) -> None:
     for name in ("memory_over_png", "memory_over_png_without_write", "memory_warm_over_cold"):
         assert positive_finite(result[name]), name
     assert result["machine"]["device"] == "cpu"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc settings")
+@pytest.mark.parametrize("opt_out", ["", "1"])
+def test_script_restarts_itself_with_steady_malloc(tmp_path: Path, opt_out: str) -> None:
+    """Run as a script, step_time.py re-executes itself with bench.allocator's glibc settings (unless opted out)."""
+    out = tmp_path / "x.json"
+    script = Path(step_time.__file__)
+    argv = [*TINY, "--iterations", "16", "--warmup", "1", "--variants", "raw", "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | {
+        "BENCH_DEFAULT_MALLOC": opt_out
+    }
+    subprocess.run(
+        [sys.executable, str(script), *argv], env=env, check=True, capture_output=True, timeout=300
+    )
+    assert json.loads(out.read_text())["machine"]["malloc"] == ("default" if opt_out else "steady")

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bench.allocator import malloc_mode
+
 GAMMA = 10.0  # strength of every gradient penalty
 LATENT_DIM = 64
 BETAS = (0.0, 0.99)  # Adam, for G and D
@@ -94,6 +96,7 @@ def machine(device: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "load_average": list(os.getloadavg()),
         "device": device,
+        "malloc": malloc_mode(),  # "steady": see bench/allocator.py
     }
     try:
         import lightning
