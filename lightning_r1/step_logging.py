@@ -28,14 +28,15 @@ def publish(
     """Send ``metrics`` to every logger now, at this batch's step (with the module's ``iteration``), and to
     ``trainer.callback_metrics`` (checkpoint monitors, run summary, sweep objectives) and the progress bar."""
     if in_batch_hook:
-        for key, value in metrics.items():
-            pl_module.log(key, value, on_step=True, on_epoch=False, prog_bar=key in prog_bar, logger=False,
-                          batch_size=1)  # fmt: skip
+        for key, value in metrics.items():  # logger=False: the loggers get the row below, once
+            shown = key in prog_bar
+            pl_module.log(
+                key, value, on_step=True, on_epoch=False, prog_bar=shown, logger=False, batch_size=1
+            )
     else:  # self.log is not allowed in on_train_end
         trainer.callback_metrics.update({key: torch.tensor(value) for key, value in metrics.items()})
-    step = getattr(
-        trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step
-    )  # Lightning's log step
+    # the step Lightning's own logging uses (batches so far), so these rows line up with the train/* rows
+    step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
     iteration = getattr(pl_module, "iteration", None)
     row = metrics if iteration is None else {**metrics, "iteration": float(iteration)}
     for logger in trainer.loggers:
@@ -53,13 +54,10 @@ class StepLoggingMixin:
     def _logging_due(self) -> bool:
         """True on the batches whose step values Lightning passes to the loggers (and on the last batch)."""
         trainer = self.trainer
-        if (
-            trainer.log_every_n_steps == 0
-        ):  # Lightning logs no step values; keep the progress bar and summary fed
-            return True
-        connector = getattr(
-            trainer, "_logger_connector", None
-        )  # Lightning's own test, so the two never disagree
+        if trainer.log_every_n_steps == 0:
+            return True  # Lightning logs no step values; keep the progress bar and the summary fed
+        # Lightning's own test (a private attribute, hence the fallbacks), so the two never disagree
+        connector = getattr(trainer, "_logger_connector", None)
         return bool(getattr(connector, "should_update_logs", True)) or trainer.should_stop
 
     def _flush_step_logs(self, progress_bar: tuple[str, ...] = ()) -> None:
