@@ -130,7 +130,8 @@ def train(cfg: DictConfig) -> float | None:
     for logger in trainer.loggers:  # the whole resolved config, for dashboards and reports
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    # the full state (optimizers, regularizers, RNG), so the run can be resumed from it
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     log.info("run directory: %s", run_dir)
     return objective_value(cfg, trainer)
 

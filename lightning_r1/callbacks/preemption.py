@@ -29,7 +29,7 @@ class PreemptionCheckpoint(L.Callback):
         if not isinstance(exception, SIGTERMException | KeyboardInterrupt):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # full state: resumable
         self.saved = self.path
         log.warning("interrupted at iteration %d; checkpoint saved to %s (resume with ckpt_path=%s)",
                     pl_module.iteration, self.path, self.path)  # fmt: skip
