@@ -27,10 +27,9 @@ from lightning_r1.sampling import SamplingMixin
 from lightning_r1.step_logging import StepLoggingMixin, publish
 from lightning_r1.training_state import (
     NonFiniteLossError,
+    ResumableProgressMixin,
     check_sample_shapes,
     frozen,
-    restore_rng_states,
-    rng_states,
 )
 
 # The EMA generator stays in eval mode on purpose; Lightning's notice about eval-mode modules is expected here.
@@ -40,7 +39,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
+class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -65,6 +64,9 @@ class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
     Raises:
         ValueError: on an unknown loss or update rule, or a non-positive size/count.
     """
+
+    # counters saved in checkpoints with the RNG states (ResumableProgressMixin)
+    PROGRESS = ("iteration", "images_seen", "d_step_in_iteration", "nonfinite_skips")
 
     def __init__(
         self,
@@ -294,18 +296,3 @@ class GAN(SamplingMixin, StepLoggingMixin, L.LightningModule):
         self._log_step({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
-
-    # ---- checkpoints ---------------------------------------------------------------------------------------------
-    PROGRESS = ("iteration", "images_seen", "d_step_in_iteration", "nonfinite_skips")
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Progress counters and RNG states, so a resumed run continues bit for bit (on CPU)."""
-        checkpoint["lightning_r1"] = {key: getattr(self, key) for key in self.PROGRESS} | {
-            "rng_states": rng_states()
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["lightning_r1"]
-        for key in self.PROGRESS:
-            setattr(self, key, state[key])
-        restore_rng_states(state["rng_states"])

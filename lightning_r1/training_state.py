@@ -1,4 +1,4 @@
-"""Small helpers of the training loop: pre-flight shape check, freezing D, the non-finite error, RNG states."""
+"""Small helpers of the training loop: pre-flight shape check, freezing D, the non-finite error, resumable progress."""
 
 from __future__ import annotations
 
@@ -89,3 +89,20 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class ResumableProgressMixin:
+    """Saves the counters named in ``PROGRESS`` and the RNG states in every checkpoint, and restores them, so a
+    resumed run continues bit for bit (on CPU)."""
+
+    PROGRESS: tuple[str, ...] = ()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        progress = {key: getattr(self, key) for key in self.PROGRESS}
+        checkpoint["lightning_r1"] = progress | {"rng_states": rng_states()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["lightning_r1"]
+        for key in self.PROGRESS:
+            setattr(self, key, state[key])
+        restore_rng_states(state["rng_states"])
