@@ -247,9 +247,8 @@ class FidelityMetrics(MetricHistory, L.Callback):
         metrics = self.compute(pl_module) if trainer.is_global_zero else None
         metrics = trainer.strategy.broadcast(metrics, src=0)  # other ranks wait here for rank 0
         self.record(it, metrics)
-        publish(
-            trainer, pl_module, metrics, in_batch_hook, prog_bar=("val/fid",)
-        )  # ModelCheckpoint can monitor it
+        # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)
+        publish(trainer, pl_module, metrics, in_batch_hook, prog_bar=("val/fid",))
         rank_zero_info(
             f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         )
