@@ -4,8 +4,10 @@
     python train.py 'regularizer=[r1,r2]' regularizer.r2.gamma=5
     python train.py -m regularizer=none,r1,r2,wgan_gp seed=0,1
 
-Bad input (a negative gamma, a missing image folder, ...) ends the run with one line on stderr and exit code 2, a
-NaN loss with one line and exit code 1; set HYDRA_FULL_ERROR=1 to see the traceback instead.
+Bad input (a negative gamma, a missing image folder, a damaged checkpoint, ...: anything found before the first
+training step) ends the run with one line on stderr and exit code 2, a NaN loss with one line and exit code 1; set
+HYDRA_FULL_ERROR=1 to see the traceback instead. Any other error, and any error once training has started, keeps
+its traceback (exit code 1). See docs/faults.md.
 """
 
 import os
@@ -15,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lightning_r1.app import train
+from lightning_r1.errors import BAD_INPUT_EXIT_CODE, is_bad_input
 from lightning_r1.training_state import NonFiniteLossError
 
 
@@ -22,11 +25,12 @@ from lightning_r1.training_state import NonFiniteLossError
 def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
-    except (ValueError, FileNotFoundError, NonFiniteLossError) as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as err:
+        one_line = is_bad_input(err) or isinstance(err, NonFiniteLossError)
+        if not one_line or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"lightning_r1: error: {err}", file=sys.stderr)
-        sys.exit(1 if isinstance(err, NonFiniteLossError) else 2)
+        sys.exit(1 if isinstance(err, NonFiniteLossError) else BAD_INPUT_EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,13 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary, SampleGrid
+from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
+from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
+from lightning_r1.errors import SETUP_ERRORS, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
-from lightning_r1.metrics import ModeMetrics
+from lightning_r1.metrics import MetricsSetupError, ModeMetrics
+from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
 # The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
@@ -56,19 +60,33 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule: L.LightningDataModule) -> list[L.Callback]:
+class TrainingStarted(L.Callback):
+    """Marks the first training batch: errors before it are bad input (exit 2), errors after it are not."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def on_train_batch_start(self, *args: object) -> None:
+        self.started = True
+
+
+def build_callbacks(
+    cfg: DictConfig, run_dir: Path, datamodule: L.LightningDataModule, started: TrainingStarted | None = None
+) -> list[L.Callback]:
     regularizers = [
         build(node, f"regularizer.{name}") for name, node in group_members(cfg, "regularizer").items()
     ]
-    steps_per_iteration = cfg.gan.d_steps + 1  # Lightning's global_step counts every optimizer step
     callbacks: list[L.Callback] = [
+        started or TrainingStarted(),
+        SaveRunConfig(cfg),  # every checkpoint carries the config, so a resume can be checked against it
         *regularizers,
         SampleGrid(run_dir / "samples", every=cfg.samples_every),
-        IterationCheckpoint(
+        IterationCheckpoint(  # on the module's iteration counter: skipped steps do not shift the grid
+            every_n_iterations=cfg.checkpoint_every or None,
+            every_n_epochs=0,  # checkpoint_every=0: no periodic files (last.ckpt is written at the end)
             dirpath=run_dir / "checkpoints",
             filename="iter_{iteration:.0f}",
             auto_insert_metric_name=False,
-            every_n_train_steps=cfg.checkpoint_every * steps_per_iteration or None,
             save_top_k=-1,
             save_last=True,
         ),
@@ -93,14 +111,31 @@ def job_overrides() -> list[str]:
 def train(cfg: DictConfig) -> float | None:
     """Build everything the config names, fit, and return the sweep objective (``cfg.objective``) if set.
 
+    An error raised before the first training step (bad values, missing data, an unusable checkpoint or run
+    directory, a shape mismatch) is marked as bad input (:func:`lightning_r1.errors.is_bad_input`) and, when the
+    run directory exists, recorded in ``summary.json`` as ``status: failed``; its type is unchanged.
+
     Raises:
-        ValueError: on a bad top-level value, before any training step.
+        ValueError: on a bad top-level value, before any training step (``ConfigError`` where the app checks).
+        CheckpointError: ``ckpt_path`` missing, unreadable or of another set-up.
         KeyError: when ``cfg.objective`` names a metric the run never logged.
     """
+    started = TrainingStarted()
+    try:
+        return _train(cfg, started)
+    except (*SETUP_ERRORS, MetricsSetupError) as err:
+        if not started.started:
+            mark_bad_input(err)
+            summary = Path(str(cfg.get("run_dir", ""))) / "summary.json"
+            if cfg.get("run_dir") and summary.parent.is_dir() and not summary.exists():
+                write_failed_summary(summary, f"{type(err).__name__}: {one_line(err)}", job_overrides())
+        raise
+
+
+def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = check_writable_dir("run_dir", cfg.run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")
@@ -121,9 +156,11 @@ def train(cfg: DictConfig) -> float | None:
         skip_nonfinite=cfg.gan.skip_nonfinite,
         compile=cfg.gan.compile,
     )
+    if cfg.get("ckpt_path"):  # a damaged file or another set-up: one line now, not a traceback from fit
+        check_resumable(cfg.ckpt_path, cfg, gan)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=build_callbacks(cfg, run_dir, datamodule),
+        callbacks=build_callbacks(cfg, run_dir, datamodule, started),
         logger=build_loggers(cfg, run_dir),
         default_root_dir=run_dir,
     )
@@ -131,7 +168,7 @@ def train(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # the full state (optimizers, regularizers, RNG), so the run can be resumed from it
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    save_checkpoint_atomically(trainer, run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     log.info("run directory: %s", run_dir)
     return objective_value(cfg, trainer)
 

@@ -1,20 +1,61 @@
-"""IterationCheckpoint: Lightning's ModelCheckpoint, with ``{iteration}`` (generator updates) in file names."""
+"""IterationCheckpoint: Lightning's ModelCheckpoint, every N generator updates, written atomically."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
 
-class IterationCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``filename`` and ``monitor`` may use ``iteration``, read from the module.
+def save_checkpoint_atomically(
+    trainer: L.Trainer, path: str | os.PathLike, weights_only: bool = False
+) -> None:
+    """``trainer.save_checkpoint`` into ``<path>.tmp``, then ``os.replace`` onto ``path``.
 
-    The GAN logs step values only on Lightning's logging steps (see ``lightning_r1.step_logging``), so a logged
-    ``iteration`` could be up to ``log_every_n_steps`` batches old when a checkpoint is written; this reads the
-    module's counter instead. ``global_step`` counts optimizer steps (``d_steps + 1`` per iteration).
+    A crash, ``kill -9`` or second Ctrl+C while the bytes are written leaves the previous ``path`` intact (and at
+    worst a stray ``.tmp``); the rename is atomic within one file system.
     """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    trainer.save_checkpoint(tmp, weights_only=weights_only)
+    if trainer.is_global_zero:
+        os.replace(tmp, path)
+    trainer.strategy.barrier()
+
+
+class IterationCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that counts the module's ``iteration`` (generator updates), not ``global_step``.
+
+    With ``every_n_iterations=k`` it saves when an iteration that is a multiple of k completes. Lightning's
+    ``global_step`` counts optimizer steps (``d_steps + 1`` per iteration) and a step skipped for a non-finite loss
+    (``gan.skip_nonfinite``) does not count, so ``every_n_train_steps`` would drift off the iteration grid and
+    stop matching; ``iteration`` always advances by one per generator update. ``filename`` and ``monitor`` may use
+    ``iteration`` (read from the module, not from a possibly stale logged value). Every file is written to
+    ``<name>.tmp`` and renamed, so a killed run never leaves a truncated checkpoint under a real name.
+
+    Args:
+        every_n_iterations: save every this many iterations (``None``: ModelCheckpoint's own triggers).
+        **kwargs: ModelCheckpoint's arguments (``dirpath``, ``filename``, ``save_top_k``, ``save_last``, ...).
+    """
+
+    def __init__(self, every_n_iterations: int | None = None, **kwargs: Any) -> None:
+        if every_n_iterations is not None:
+            if every_n_iterations < 1:
+                raise ValueError(
+                    f"Expected `every_n_iterations` to be >= 1 or None, got {every_n_iterations}"
+                )
+            kwargs.setdefault(
+                "every_n_epochs", 0
+            )  # no epoch-end saves: the iteration grid is the only trigger
+        super().__init__(**kwargs)
+        self.every_n_iterations = every_n_iterations
+        self._last_iteration_saved: int | None = None
 
     def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, Tensor]:
         candidates = super()._monitor_candidates(trainer)
@@ -22,3 +63,33 @@ class IterationCheckpoint(ModelCheckpoint):
         if iteration is not None:
             candidates["iteration"] = torch.tensor(float(iteration))
         return candidates
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.every_n_iterations is None:
+            return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        iteration = int(getattr(pl_module, "iteration", 0))
+        if (
+            iteration == 0
+            or iteration % self.every_n_iterations
+            or iteration == self._last_iteration_saved
+            or getattr(pl_module, "d_step_in_iteration", 0)  # between two D steps of one iteration
+            or trainer.fast_dev_run
+            or trainer.sanity_checking
+            or trainer.state.fn != TrainerFn.FITTING
+        ):
+            return None
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+        self._last_iteration_saved = iteration
+        return None
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        save_checkpoint_atomically(trainer, filepath, weights_only=self.save_weights_only)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(self)

@@ -10,7 +10,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_r1.errors import one_line
 from lightning_r1.regularizers import Regularizer
 
 
@@ -19,7 +21,7 @@ class RunSummary(L.Callback):
 
     Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
     final value of every logged scalar), ``best`` (from metric callbacks exposing ``summary()``), ``overrides``,
-    ``status``.
+    ``status``; a failed run also ``error``, one line (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``).
 
     Args:
         path: the JSON file to write.
@@ -40,7 +42,7 @@ class RunSummary(L.Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self.write(trainer, pl_module, status="failed", error=f"{type(exception).__name__}: {exception}")
+        self.write(trainer, pl_module, status="failed", error=failure_reason(exception, pl_module))
 
     def write(
         self, trainer: L.Trainer, pl_module: L.LightningModule, status: str, **extra: Any
@@ -63,6 +65,25 @@ class RunSummary(L.Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(summary, indent=2, default=str))
         return summary
+
+
+def failure_reason(exception: BaseException, pl_module: L.LightningModule | None = None) -> str:
+    """One line for ``summary.json``'s ``error``: the exception type and the first line of its message."""
+    if isinstance(exception, SIGTERMException | KeyboardInterrupt):
+        how = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl+C (KeyboardInterrupt)"
+        where = f" at iteration {int(getattr(pl_module, 'iteration', 0))}" if pl_module is not None else ""
+        return f"interrupted by {how}{where}; resume with ckpt_path=<run_dir>/checkpoints/last.ckpt"
+    return f"{type(exception).__name__}: {one_line(exception)}"
+
+
+def write_failed_summary(path: str | Path, error: str, overrides: list[str] | None = None) -> None:
+    """``summary.json`` of a run that failed before training started (bad input): status, reason, no metrics."""
+    summary = {"iterations": 0, "wall_time_s": 0.0, "regularizers": [], "metrics": {}, "best": {},
+               "overrides": list(overrides or []), "status": "failed", "error": error}  # fmt: skip
+    try:
+        Path(path).write_text(json.dumps(summary, indent=2))
+    except OSError:  # an unwritable run directory is itself the error being reported
+        pass
 
 
 def final_metrics(callback_metrics: dict[str, torch.Tensor]) -> dict[str, float | None]:

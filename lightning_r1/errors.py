@@ -1,0 +1,87 @@
+"""What counts as bad input, and the checks of files and folders a run needs before its first training step.
+
+Bad input is whatever the app detects *before the first training step*: a config check, an ``instantiate`` that
+rejects its arguments, the data module's ``setup()``, a checkpoint that cannot be resumed, a shape check, an
+unwritable run or cache directory. ``train.py`` prints such an error as one line and exits with code 2.
+An error raised once training has started is a bug or a fault of the run, not of the input: it keeps its
+traceback and exit code 1 (a non-finite loss keeps its own one-line message and exit code 1).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+BAD_INPUT_EXIT_CODE = 2
+
+
+class ConfigError(ValueError):
+    """Bad input, detected before the first training step; the message is the one line the user sees.
+
+    A subclass of ``ValueError`` so code (and tests) that catch ``ValueError`` for bad values keep working.
+    """
+
+
+class CheckpointError(ConfigError):
+    """``ckpt_path`` names a file that is missing, unreadable, or a checkpoint of another set-up."""
+
+
+def bad_input(where: str, expected: str, got: str) -> ConfigError:
+    """The house form: ``<where>: <what was expected>, got <what>``."""
+    return ConfigError(f"{where}: {expected}, got {got}")
+
+
+def one_line(err: BaseException) -> str:
+    """The first non-empty line of ``err``'s message (its type name when it has none)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def check_writable_dir(where: str, path: str | os.PathLike, probe_bytes: int = 64 * 1024) -> Path:
+    """Create ``path`` if needed and prove it takes a file of ``probe_bytes`` (written, flushed and removed).
+
+    Catches a path below a regular file, a read-only mount, a directory without write permission (not for root,
+    whom permissions do not stop) and a full disk (the probe's bytes must fit).
+
+    Raises:
+        ConfigError: ``<where>: expected a writable directory, got <path> (<reason>)``.
+    """
+    path = Path(path)
+    probe = path / f".lightning_r1-write-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"\0" * probe_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        reason = err.strerror or one_line(err)
+        raise bad_input(where, "a writable directory", f"{path} ({reason})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return path
+
+
+# Errors that are bad input when raised before the first training step (the app marks them; train.py reads the mark).
+SETUP_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def mark_bad_input(err: BaseException) -> BaseException:
+    """Record on ``err`` that it was raised before training started (its type and message stay as they are)."""
+    err.lightning_r1_bad_input = True  # type: ignore[attr-defined]
+    return err
+
+
+def is_bad_input(err: BaseException) -> bool:
+    """A :class:`ConfigError`, or an error the app marked as raised before the first training step."""
+    return isinstance(err, ConfigError) or bool(getattr(err, "lightning_r1_bad_input", False))

@@ -1,0 +1,163 @@
+"""Resuming safely: every checkpoint the app writes carries its composed config, and ``ckpt_path`` is checked
+against the run being started before ``trainer.fit`` (a damaged file or another set-up is one line, not a traceback).
+
+Checkpoints are always read weights-only (``torch.load(weights_only=True)``); a file that needs more than that is
+reported as not readable, never loaded unsafely.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_r1.errors import CheckpointError, one_line
+
+CONFIG_KEY = "lightning_r1_config"  # the composed config (YAML text) inside every checkpoint the app writes
+
+
+def config_yaml(cfg: DictConfig) -> str:
+    """The config as YAML, interpolations resolved where they can be (``run_dir`` needs a running Hydra app)."""
+    try:
+        return OmegaConf.to_yaml(cfg, resolve=True)
+    except Exception:  # an interpolation that only resolves inside Hydra: keep it as written
+        return OmegaConf.to_yaml(cfg, resolve=False)
+
+
+class SaveRunConfig(L.Callback):
+    """Writes the run's composed config into every checkpoint (``checkpoint["lightning_r1_config"]``, YAML text).
+
+    Plain text, so the checkpoint stays loadable with ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.text = config_yaml(cfg)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CONFIG_KEY] = self.text
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with every failure turned into one line naming the file.
+
+    Raises:
+        CheckpointError: the file is missing, a directory, or not a readable checkpoint (truncated, damaged, or
+            holding objects a weights-only load refuses).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"ckpt_path: expected an existing checkpoint file, got {path} (no such file)")
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: expected a checkpoint file, got {path} (not a regular file)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - whatever torch says, the file cannot be resumed from
+        if "weights_only" in str(err) or "Weights only" in str(err):
+            reason = "it holds objects that a safe, weights-only load refuses"
+        else:
+            reason = f"truncated or damaged: {one_line(err).split('. ')[0].rstrip('.')}"
+        raise CheckpointError(
+            f"ckpt_path: expected a readable checkpoint, got {path}, which is not one ({reason})"
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(
+            f"ckpt_path: expected a Lightning checkpoint (a dict with 'state_dict'), got {path}, which is not one"
+        )
+    return state
+
+
+# ---- is the checkpoint one of this set-up? ---------------------------------------------------------------------
+def setup_of(cfg: DictConfig | dict) -> dict[str, str]:
+    """What a checkpoint must share with the run that resumes it: model, data, latent size, regularizer set."""
+    cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+
+    def node(name: str) -> dict[str, Any]:
+        value = cfg.get(name)
+        if value is None:
+            return {}
+        try:
+            return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
+        except Exception:
+            return OmegaConf.to_container(value, resolve=False)  # type: ignore[return-value]
+
+    model = node("model")
+    dataset = node("dataset")
+    data_shape = {k: dataset[k] for k in ("resolution", "channels") if k in dataset}
+    regularizers = sorted(node("regularizer"))
+    return {
+        "model": describe(model),
+        "dataset": describe({"_target_": dataset.get("_target_"), **data_shape}),
+        "latent size": str((cfg.get("gan") or {}).get("latent_dim")),
+        "regularizers": "[" + ", ".join(regularizers) + "]",
+    }
+
+
+def describe(node: dict[str, Any]) -> str:
+    """``build_mlp(hidden=32, layers=2)`` from a config node with a ``_target_``."""
+    target = str(node.get("_target_") or "?").rsplit(".", 1)[-1]
+    args = ", ".join(
+        f"{k}={v}" for k, v in sorted(node.items()) if k != "_target_" and not isinstance(v, dict)
+    )
+    return f"{target}({args})" if args else target
+
+
+def setup_differences(saved: dict[str, str], here: dict[str, str]) -> list[str]:
+    return [
+        f"{what} {saved[what]} there, {here[what]} here" for what in here if saved.get(what) != here[what]
+    ]
+
+
+def shape_differences(saved: dict[str, torch.Tensor], module: torch.nn.Module) -> list[str]:
+    """Parameters and buffers whose name or shape differ between a checkpoint's state_dict and ``module``'s."""
+    own = module.state_dict()
+    problems = [
+        f"{k} {tuple(v.shape)} there, {tuple(own[k].shape)} here"
+        for k, v in saved.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing there (first: {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unknown tensor(s) there (first: {unexpected[0]})")
+    return problems
+
+
+def check_resumable(path: str | os.PathLike, cfg: DictConfig, module: torch.nn.Module) -> dict[str, Any]:
+    """Read ``path`` safely and check it is a checkpoint of the set-up ``cfg`` builds, before any training step.
+
+    Compares the config saved in the checkpoint (model, data, latent size, regularizer set) when it has one,
+    then every tensor's name and shape against ``module``.
+
+    Returns:
+        The loaded checkpoint.
+
+    Raises:
+        CheckpointError: one line naming the file and what differs.
+    """
+    state = load_checkpoint(path)
+    differences: list[str] = []
+    saved_text = state.get(CONFIG_KEY)
+    if isinstance(saved_text, str):
+        try:
+            saved_cfg = OmegaConf.create(saved_text)
+        except Exception:
+            saved_cfg = None
+        if isinstance(saved_cfg, DictConfig):
+            differences = setup_differences(setup_of(saved_cfg), setup_of(cfg))
+    if not differences:
+        shapes = shape_differences(state["state_dict"], module)
+        differences = shapes[:3] + ([f"... {len(shapes) - 3} more"] if len(shapes) > 3 else [])
+    if differences:
+        raise CheckpointError(
+            f"ckpt_path: expected a checkpoint of this run's set-up, got {path}, written by another one: "
+            + "; ".join(differences)
+        )
+    return state
