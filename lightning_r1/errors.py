@@ -28,8 +28,8 @@ class CheckpointError(ConfigError):
 
 
 def bad_input(where: str, expected: str, got: str) -> ConfigError:
-    """The house form: ``<where>: <what was expected>, got <what>``."""
-    return ConfigError(f"{where}: {expected}, got {got}")
+    """The house form: ``<where>: expected <expected>, got <got>``."""
+    return ConfigError(f"{where}: expected {expected}, got {got}")
 
 
 def one_line(err: BaseException) -> str:

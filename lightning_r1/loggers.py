@@ -10,6 +10,7 @@ import configparser
 import logging
 import netrc
 import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,12 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 
 WANDB_HOSTS = ("https://api.wandb.ai",)
+PROBE_TIMEOUT_S = 5.0  # a TCP connect to the wandb server before going online
+INIT_TIMEOUT_S = (
+    20.0  # wandb.init's own limit (wandb's default: 90 s, after which the run dies with CommError)
+)
+FINISH_TIMEOUT_S = 120.0  # how long the end of a run waits for uploads (wandb's default: forever)
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 class FinishingWandbLogger(WandbLogger):
@@ -33,19 +40,30 @@ class FinishingWandbLogger(WandbLogger):
     so the ``wandb sync`` command names this run's own folder.
     """
 
-    def __init__(self, *args: Any, offline_notice: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, offline_notice: bool | str = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._offline_notice = offline_notice
+        if offline_notice is True:
+            offline_notice = "no API key found (WANDB_API_KEY, ~/.netrc) and WANDB_MODE is unset"
+        self._offline_notice = offline_notice or ""
 
     @property
     def experiment(self) -> Any:
         fresh = self._experiment is None
-        run = super().experiment
+        try:
+            run = super().experiment
+        except Exception as err:  # wandb.init gave up (no network, server down): keep training, log offline
+            if not fresh or self._wandb_init.get("mode") == "offline" or not is_wandb_comm_error(err):
+                raise
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            self._offline_notice = f"wandb.init could not reach the server ({reason})"
+            self._wandb_init["mode"] = "offline"
+            self._experiment = None
+            run = super().experiment
         run_dir = getattr(run, "dir", None)  # not a str on ranks > 0 (Lightning's dummy experiment)
         if fresh and self._offline_notice and isinstance(run_dir, str):
             log.warning(
-                "wandb: no API key found (WANDB_API_KEY, ~/.netrc) and WANDB_MODE is unset, so this run is "
-                "logged offline; upload it with: wandb sync %s",
+                "wandb: %s, so this run is logged offline; upload it with: wandb sync %s",
+                self._offline_notice,
                 Path(run_dir).parent,
             )
         return run
@@ -78,9 +96,15 @@ def wandb_logger(
             ``"default"`` when there are none.
         save_dir: where wandb writes its ``wandb/`` folder (the run directory).
         log_model: upload checkpoints as artifacts (needs online mode).
-        mode: ``online`` | ``offline`` | ``disabled``; ``None`` → online when an API key is found, else offline.
+        mode: ``online`` | ``offline`` | ``disabled``; ``None`` → online when an API key is found and the server
+            answers a TCP connect within 5 s, else offline (one warning line with the ``wandb sync`` command).
             The ``WANDB_MODE`` environment variable, when set, always wins over both.
         **kwargs: passed on to ``wandb.init`` (e.g. ``notes``, ``job_type``).
+
+    Online runs get ``wandb.Settings(init_timeout=20, finish_timeout=120)`` unless ``settings`` is passed: a
+    ``wandb.init`` that cannot reach the server within 20 s falls back to offline mode (the run goes on, the same
+    warning line), and the end of a run waits at most 120 s for uploads; what was not uploaded stays in the run's
+    local ``wandb/`` folder for ``wandb sync``. ``metrics.csv`` is written whatever wandb does.
     """
     import wandb
 
@@ -90,13 +114,19 @@ def wandb_logger(
             wandb.run.name,
         )
         wandb.run.finish()
-    offline_notice = False
+    offline_notice: bool | str = False
     if os.environ.get("WANDB_MODE"):
         mode = None  # wandb reads the user's WANDB_MODE itself
     elif mode is None and not wandb_api_key_available():
         mode, offline_notice = "offline", True
+    elif mode is None:
+        unreachable = server_unreachable(wandb_base_url())
+        if unreachable:
+            mode, offline_notice = "offline", unreachable
     if mode is not None:
         kwargs["mode"] = mode
+    if mode != "offline" and "settings" not in kwargs:
+        kwargs["settings"] = wandb.Settings(init_timeout=INIT_TIMEOUT_S, finish_timeout=FINISH_TIMEOUT_S)
     return FinishingWandbLogger(
         project=project,
         entity=entity,
@@ -194,6 +224,37 @@ def fixed_sweep_keys(sweep_dir: Path) -> set[str]:
         return {o.get_key_element() for o in parsed if not o.is_sweep_override()}
     except Exception:  # an unreadable file only costs longer names
         return set()
+
+
+# ---- can the server be reached? ----------------------------------------------------------------------------------
+def wandb_base_url() -> str:
+    """The server wandb would talk to: WANDB_BASE_URL, else the settings file's base_url, else wandb's default."""
+    return wandb_hosts()[0]
+
+
+def server_unreachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why a TCP connection to ``url``'s host fails within ``timeout_s`` (``None``: it connects, or a proxy is set,
+    whose reachability only wandb itself can tell, bounded by ``init_timeout``)."""
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            return None
+    except OSError as err:
+        return f"the server {url} cannot be reached ({err.strerror or type(err).__name__})"
+
+
+def is_wandb_comm_error(err: BaseException) -> bool:
+    """wandb's "cannot talk to the server" errors (``CommError``, an init timeout)."""
+    try:
+        from wandb.errors import CommError
+    except ImportError:
+        return False
+    return isinstance(err, CommError | TimeoutError)
 
 
 # ---- is there a wandb API key? ----------------------------------------------------------------------------------

@@ -13,11 +13,15 @@ import torch
 import torch_fidelity
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
 from lightning_r1.metrics.history import MetricHistory
 from lightning_r1.metrics.inputs import RealImages, UInt8Images
 from lightning_r1.metrics.real_stats_cache import (
     DEFAULT_CACHE_DIR,
+    data_identity,
+    discard_damaged,
+    real_cache_files,
     real_cache_key,
     real_pass_needed,
     resolve_cache_dir,
@@ -104,6 +108,7 @@ class FidelityMetrics(MetricHistory, L.Callback):
         self._cache_key = ""
         self._real: RealImages | None = None
         self._last_seen = 0
+        self._verified: dict = {}  # cache files found intact: {path: (size, mtime_ns)}
 
     @property
     def state_key(self) -> str:
@@ -133,8 +138,11 @@ class FidelityMetrics(MetricHistory, L.Callback):
         outcome: tuple[str, str] = ("", "")
         if trainer.is_global_zero:
             try:
+                check_writable_dir(
+                    "metrics.cache_dir", self.cache_dir
+                )  # an unusable cache: now, not at the end
                 outcome = ("ok", check_extractor_weights(name, self.weights_path))
-            except MetricsSetupError as e:
+            except (MetricsSetupError, ConfigError) as e:
                 outcome = ("error", str(e))
         outcome = trainer.strategy.broadcast(outcome, src=0)
         if outcome[0] == "error":
@@ -159,7 +167,10 @@ class FidelityMetrics(MetricHistory, L.Callback):
         res = getattr(dm, "resolution", None) or self._real[0].shape[-1]
         channels = getattr(dm, "channels", None) or "x"
         ds_name = getattr(dm, "name", None) or type(dm).__name__
-        self._cache_key = real_cache_key(ds_name, "train", res, channels, n_real, weights_tag)
+        identity = data_identity(
+            dm, dataset
+        )  # e.g. which image folder: same-sized folders never share statistics
+        self._cache_key = real_cache_key(ds_name, "train", res, channels, n_real, weights_tag, identity)
         self._extractor = name
         self.active = True
         if trainer.is_global_zero:
@@ -198,6 +209,17 @@ class FidelityMetrics(MetricHistory, L.Callback):
         """Whether the next evaluation has to extract real-data features (i.e. the cache is cold)."""
         return real_pass_needed(self.cache_dir, self._cache_key, self._extractor, self._layers())
 
+    def discard_damaged_cache(self) -> list:
+        """Remove damaged real-statistics files (with a warning naming each), so torch-fidelity rebuilds them."""
+        files = real_cache_files(self.cache_dir, self._cache_key, self._extractor, self._layers())
+        damaged = discard_damaged([*files["fid_stats"], *files["features"]], self._verified)
+        for path, reason in damaged:
+            rank_zero_warn(
+                f"FidelityMetrics: the real-statistics cache file {path} is damaged ({reason}); removed it, "
+                "the statistics are computed again"
+            )
+        return damaged
+
     @torch.no_grad()
     def generate(self, pl_module: L.LightningModule) -> UInt8Images:
         """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored."""
@@ -220,6 +242,7 @@ class FidelityMetrics(MetricHistory, L.Callback):
         """Generate samples and run torch-fidelity against the (cached) real statistics on this process."""
         if self._real is None or self._extractor is None:
             raise RuntimeError("FidelityMetrics.compute() before on_fit_start()")
+        self.discard_damaged_cache()
         out = torch_fidelity.calculate_metrics(
             input1=self.generate(pl_module),
             input2=self._real,
