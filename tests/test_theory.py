@@ -22,7 +22,12 @@ from lightning_r1.theory import (
     step_matrix,
     vector_field,
 )
-from lightning_r1.theory.figures import eigenvalue_figure, save_trajectory_figure
+from lightning_r1.theory.figures import (
+    data_space_figure,
+    eigenvalue_figure,
+    fields_figure,
+    save_trajectory_figure,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -146,3 +151,22 @@ def test_figures_are_written(tmp_path: Path) -> None:
     png = save_trajectory_figure(tmp_path / "t.png", traj, DiracSetup(gamma=0.5), lr=0.1)
     eig = eigenvalue_figure(tmp_path / "e.png")
     assert png.stat().st_size > 10_000 and eig.stat().st_size > 10_000
+
+
+def test_data_space_and_fields_figures_are_written(tmp_path: Path) -> None:
+    strip = data_space_figure(tmp_path / "d.png", frames=(0, 5, 10))
+    fields = fields_figure(tmp_path / "f.png", iterations=20)
+    assert strip.stat().st_size > 10_000 and fields.stat().st_size > 10_000
+
+
+def test_wgan_gp_stalls_at_two_lambda_without_the_norm_floor(monkeypatch) -> None:
+    """docs/r1_explained.md: the exact dynamics stall at (2λ, 0⁺); the cycle comes from WGANGP's norm floor."""
+    import lightning_r1.theory.dirac as dirac
+
+    setup = DiracSetup.method("wgan_gp", 1.0)
+    with_floor = simulate(setup, 1.0, 1.0, 0.1, 300)
+    assert with_floor[150, 1] < -1.0 and with_floor[-1, 0] == pytest.approx(-2.0, abs=1e-3)  # thrown across
+    monkeypatch.setattr(dirac, "GP_NORM_FLOOR", 0.0)
+    exact = simulate(setup, 1.0, 1.0, 0.1, 300)
+    assert exact[100:, 0] == pytest.approx(2.0, abs=1e-4)  # θ stays at 2λ
+    assert (exact[100:, 1] > 0).all() and exact[-1, 1] < 1e-12  # ψ → 0 from above, never crosses

@@ -3,8 +3,10 @@
     python -m lightning_r1.theory.figures --out docs/figures
 
 writes ``dirac_fields.png`` (the field with and without R1, and the other methods, each with a gradient-descent
-trajectory from (1, 1)) and ``dirac_eigenvalues.png`` (the Jacobian's eigenvalues and the predicted per-step factor
-as gamma goes from 0 to 3·f'(0)). Everything is computed from :mod:`lightning_r1.theory.dirac`, in the project's
+trajectory from (1, 1)), ``dirac_r1_vs_none.png`` (two of them side by side), ``dirac_eigenvalues.png`` (the
+Jacobian's eigenvalues and the predicted per-step factor as gamma goes from 0 to 3·f'(0)) and
+``dirac_data_space.png`` (the same runs seen in data space: the line D(x) = ψx and the generator's point, frame by
+frame). Everything is computed from :mod:`lightning_r1.theory.dirac`, in the project's
 sign convention (D high on real).
 """
 
@@ -39,7 +41,7 @@ def describe(setup: DiracSetup) -> str:
     if setup.gamma:
         parts.append(f"R1/R2 γ={setup.gamma:g}")
     if setup.sigma:
-        parts.append(f"noise σ={setup.sigma:g}")
+        parts.append(f"noise σ={setup.sigma:g} (mean dynamics)")
     if setup.gp_weight:
         parts.append(f"WGAN-GP λ={setup.gp_weight:g}")
     if len(parts) == 1:
@@ -124,19 +126,26 @@ FIELD_PANELS: list[tuple[DiracSetup, str]] = [
 ]
 
 
-def fields_figure(path: str | Path, lr: float = 0.1, iterations: int = 300) -> Path:
-    """Six panels: no penalty (simultaneous, alternating), R1 below/above the critical gamma, noise, WGAN-GP."""
+def fields_figure(path: str | Path, lr: float = 0.1, iterations: int = 300, lim: float = 2.5) -> Path:
+    """Six panels: no penalty (simultaneous, alternating), R1 below/above the critical gamma, noise, WGAN-GP.
+
+    ``lim`` 2.5 keeps WGAN-GP's stall point (2λ, 0⁺) = (2, 0) inside its panel.
+    """
     fig, axes = plt.subplots(2, 3, figsize=(13, 9), dpi=100)
     for ax, (setup, update) in zip(axes.flat, FIELD_PANELS, strict=True):
         traj = simulate(setup, 1.0, 1.0, lr, iterations, update)
-        plot_field(ax, setup, traj)
+        plot_field(ax, setup, traj, lim=lim)
+        if setup.gp_weight:
+            stall = 2 * setup.gp_weight
+            ax.annotate(f"stalls at (2λ, 0⁺) = ({stall:g}, 0⁺),\nthen thrown to (−{stall:g}, 0⁻) by the norm floor",
+                        (stall, 0.0), xytext=(-0.4, 1.3), fontsize=8, arrowprops=dict(arrowstyle="->", lw=0.8))  # fmt: skip
         dist = float(np.hypot(*traj[-1]))
         ax.set_title(
             f"{describe(setup)}, {update}\n{predicted_rate_label(setup, lr, update)}; "
             f"distance after {iterations}: {dist:.3g}",
             fontsize=9,
         )
-    axes.flat[0].legend(loc="lower left", fontsize=7)
+    axes.flat[0].legend(loc="lower left", fontsize=8)
     fig.suptitle(f"Dirac-GAN gradient vector fields and gradient descent from (1, 1), h = {lr:g}")
     fig.tight_layout()
     fig.savefig(path)
@@ -153,7 +162,53 @@ def r1_field_figure(path: str | Path, gamma: float = 0.3, lr: float = 0.1, itera
         ax.set_title(f"{'with R1, γ=' + format(gamma, 'g') if setup.gamma else 'without R1'}: "
                      f"distance {np.hypot(*traj[0]):.2f} → {np.hypot(*traj[-1]):.3g} in {iterations} steps",
                      fontsize=9)  # fmt: skip
-    axes[0].legend(loc="lower left", fontsize=7)
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def data_space_figure(
+    path: str | Path,
+    gamma: float = 0.3,
+    lr: float = 0.1,
+    frames: tuple[int, ...] = (0, 10, 20, 30, 45, 60, 90, 150),
+) -> Path:
+    """A strip of frames in data space: the line D(x) = ψx and the generator's point θ, without and with R1.
+
+    The same simultaneous gradient-descent runs from (1, 1) as :func:`r1_field_figure`. The arrow on the generated
+    point is its update direction v_θ = ψ·σ(θψ): the force D's input gradient ∂D/∂x = ψ exerts through G's backprop.
+    """
+    iterations = max(frames)
+    runs = [(DiracSetup(), "without R1"), (DiracSetup(gamma=gamma), f"with R1, γ={gamma:g}")]
+    fig, axes = plt.subplots(len(runs), len(frames), figsize=(2.1 * len(frames), 2.3 * len(runs) + 0.5),
+                             dpi=100, sharex=True, sharey=True, squeeze=False)  # fmt: skip
+    xs = np.array([-2.0, 2.0])
+    for row, (setup, name) in enumerate(runs):
+        traj = simulate(setup, 1.0, 1.0, lr, iterations)
+        for col, k in enumerate(frames):
+            ax = axes[row, col]
+            theta, psi = traj[k]
+            v_theta = float(vector_field(theta, psi, setup)[0])
+            ax.axhline(0, color="grey", lw=0.6)
+            ax.axvline(0, color="grey", lw=0.6)
+            ax.plot(xs, psi * xs, color="0.35", lw=1.8, label="D(x) = ψx")
+            ax.plot(0, 0, "o", color="tab:blue", ms=8, label="real data (x = 0)")
+            ax.plot(theta, 0, "o", color="tab:orange", ms=8, label="generated (x = θ)")
+            if abs(v_theta) > 1e-3:
+                ax.annotate("", (theta + v_theta, 0.35), (theta, 0.35), annotation_clip=False,
+                            arrowprops=dict(arrowstyle="->", color="tab:orange", lw=2))  # fmt: skip
+            ax.set_title(f"iteration {k}: θ={theta:.2f}, ψ={psi:.2f}", fontsize=8)
+            ax.set_xlim(-2, 2)
+            ax.set_ylim(-1.6, 1.6)
+            if col == 0:
+                ax.set_ylabel(f"{name}\nD(x) (logit)", fontsize=9)
+            if row == len(runs) - 1:
+                ax.set_xlabel("x (data space)", fontsize=8)
+    axes[0, 0].legend(loc="lower left", fontsize=7)
+    fig.suptitle("The Dirac-GAN in data space (simultaneous GD, h = 0.1, from θ = ψ = 1). Orange arrow: the force on "
+                 "the generated sample, v_θ = ψ·σ(θψ), in data units", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -193,7 +248,7 @@ def eigenvalue_figure(path: str | Path, lr: float = 0.1, gamma_max: float = 3 * 
     ax2.set_xlabel("γ")
     ax2.set_ylabel("predicted factor on the distance per iteration")
     ax2.set_title("Below 1: converges; fastest near the critical γ")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -213,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         fields_figure(out / "dirac_fields.png", lr=args.lr),
         r1_field_figure(out / "dirac_r1_vs_none.png", lr=args.lr),
         eigenvalue_figure(out / "dirac_eigenvalues.png", lr=args.lr),
+        data_space_figure(out / "dirac_data_space.png", lr=args.lr),
     ):
         print(written)
 
