@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates every figure and table of docs/r1_explained.md, docs/dirac_gan.md and docs/toy_mixtures.md.
+# Regenerates every figure and table of docs/r1_explained.md, docs/dirac_gan.md and docs/toy_mixtures.md, and the
+# screenshot of docs/interactive/dirac_gan.html.
 #
-#   bash docs/make_figures.sh              # everything: measured ~20 min for theory + Dirac-GAN + manifold and
-#                                          # ~35 min for the toys, on a shared 2-core machine under heavy load
-#   SKIP_TOY=1 bash docs/make_figures.sh   # theory + Dirac-GAN + manifold only
+#   bash docs/make_figures.sh              # everything: ~20 min for theory + Dirac-GAN + manifold, ~5 min for the
+#                                          # MNIST gradients and the screenshot, ~35 min for the toys (shared 2 cores)
+#   SKIP_TOY=1 bash docs/make_figures.sh   # all but the toys
 #
 # Sweeps go to a fresh folder under multirun/ (SWEEPS=... to choose); the tables are printed and saved there.
 set -euo pipefail
@@ -14,7 +15,7 @@ SWEEPS=${SWEEPS:-multirun/docs_$(date +%Y%m%d_%H%M%S)}
 QUIET=(trainer.enable_progress_bar=false)
 mkdir -p "$OUT" "$SWEEPS"
 
-# 1. theory only: vector fields, R1 vs none, eigenvalue path over gamma
+# 1. theory only: vector fields, R1 vs none, eigenvalue path over gamma, the Dirac-GAN in data space
 python -m lightning_r1.theory.figures --out "$OUT"
 
 # 2. the paper's comparison on the Dirac-GAN, trained by the real GAN module: table + measured trajectories
@@ -29,8 +30,19 @@ python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.05,0.1,0.3,0.5,0.7
 python -m lightning_r1.theory.compare rates "$SWEEPS/dirac_gamma" --figure "$OUT/dirac_rates.png" \
     | tee "$SWEEPS/dirac_rates.md"
 
-# 4. D's input gradient on a circle: tangent vs normal parts, with and without R1
-python -m lightning_r1.theory.manifold --out "$OUT/manifold_gradients.png" | tee "$SWEEPS/manifold.txt"
+# 4. D's input gradient on a circle of data (G held at p_D): tangent vs normal parts over time, with and without R1
+python scripts/figures/manifold.py --out "$OUT/manifold_gradients.png" --json "$SWEEPS/manifold.json"
+
+# 4b. the force on generated samples (hand-made D), and grad_x D on real MNIST digits without and with R1 (~4 min)
+python scripts/figures/force.py --out "$OUT/force_on_samples.png"
+python scripts/figures/mnist_input_gradients.py --out "$OUT/mnist_input_gradients.png" | tee "$SWEEPS/mnist_input_gradients.json"
+
+# 4c. the interactive page's screenshot (docs/interactive/dirac_gan.png), taken by its headless-Chromium test
+if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
+    UPDATE_DOCS_SCREENSHOT=1 python -m pytest -q tests/test_interactive_page.py
+else
+    echo "chromium/chromedriver not found: docs/interactive/dirac_gan.png not refreshed" >&2
+fi
 
 # 5. 2-D mixtures: none / r1 / r2 / r1+r2 / wgan_gp x 3 seeds with the non-saturating loss, plus WGAN-GP with its own
 #    Wasserstein loss; one background process per dataset (one per core)
