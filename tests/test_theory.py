@@ -170,3 +170,53 @@ def test_wgan_gp_stalls_at_two_lambda_without_the_norm_floor(monkeypatch) -> Non
     exact = simulate(setup, 1.0, 1.0, 0.1, 300)
     assert exact[100:, 0] == pytest.approx(2.0, abs=1e-4)  # θ stays at 2λ
     assert (exact[100:, 1] > 0).all() and exact[-1, 1] < 1e-12  # ψ → 0 from above, never crosses
+
+
+# ---- the figure scripts of docs/r1_explained.md (scripts/figures/), at toy sizes, so they keep working ----------
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "figures"
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"figure_script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_manifold_script_separates_tangent_and_normal_parts(tmp_path: Path) -> None:
+    manifold = _script("manifold")
+    numbers = manifold.figure(tmp_path / "m.png", gamma=1.0, perturb=20, steps=60)
+    assert (tmp_path / "m.png").stat().st_size > 10_000
+    # the perturbation is a slope across the circle; R1 removes it much faster than the GAN loss alone
+    assert numbers["start"]["normal"] > 3 * numbers["start"]["tangent"]
+    held = numbers["held"]
+    assert held["with R1, γ=1"]["normal"] < 0.2 * held["without R1"]["normal"]
+    # a radial D has no tangent part and a normal part equal to its slope
+    radial = lambda x: 0.7 * x.norm(dim=1)  # noqa: E731
+    _, tangent, normal = manifold.components(radial, np.linspace(0, 2 * np.pi, 16, endpoint=False))
+    np.testing.assert_allclose(tangent, 0, atol=1e-6)
+    np.testing.assert_allclose(normal, 0.7, atol=1e-6)
+
+
+def test_force_script_moves_samples_along_grad_x_d() -> None:
+    force = _script("force")
+    fake = np.array([[0.5, 0.0], [-1.0, 0.1]])
+    along = force.generator_step(lambda x: 2.0 * x[:, 0], fake)
+    across = force.generator_step(lambda x: 2.0 * x[:, 1], fake)
+    assert (along[:, 0] > 0).all() and np.allclose(along[:, 1], 0)
+    assert (across[:, 1] > 0).all() and np.allclose(across[:, 0], 0)
+
+
+def test_mnist_gradient_script_runs(tmp_path: Path, capsys) -> None:
+    import json
+
+    _script("mnist_input_gradients").main(
+        ["--iterations", "2", "--digits", "3", "--out", str(tmp_path / "g.png")]
+    )
+    out = capsys.readouterr().out
+    summary = json.loads(out[: out.rindex("}") + 1])
+    assert summary["always_background_pixels"] > 0 and (tmp_path / "g.png").stat().st_size > 10_000
+    assert set(summary) >= {"without R1", "with R1, γ=10"}
+    assert all(v["grad_norm_real"] > 0 for k, v in summary.items() if k.startswith("with"))
