@@ -180,5 +180,14 @@ def test_gamma_slider_moves_the_eigenvalues_as_the_theory_says(driver, tmp_path:
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 50_000
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+    # WGAN-GP: the page says there is no Jacobian (kink at ψ = 0) and shows the theory's trajectory
+    gp = driver.find_element(By.ID, "gp")
+    gp.clear()
+    gp.send_keys("1")
+    assert driver.find_element(By.ID, "eig1").text == "no Jacobian"
+    state = driver.execute_script("return window.diracGAN.state;")
+    gp_run = simulate(DiracSetup(gamma=0.3, gp_weight=1.0), state["theta0"], state["psi0"], 0.1, 300)
+    np.testing.assert_allclose(np.array(state["trajectory"]), gp_run, atol=1e-9)
+
     logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not logs, logs
