@@ -10,7 +10,9 @@ import configparser
 import logging
 import netrc
 import os
-import socket
+import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,12 +26,11 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 
 WANDB_HOSTS = ("https://api.wandb.ai",)
-PROBE_TIMEOUT_S = 5.0  # a TCP connect to the wandb server before going online
+PROBE_TIMEOUT_S = 5.0  # one HTTP request to the wandb server before going online
 INIT_TIMEOUT_S = (
     20.0  # wandb.init's own limit (wandb's default: 90 s, after which the run dies with CommError)
 )
 FINISH_TIMEOUT_S = 120.0  # how long the end of a run waits for uploads (wandb's default: forever)
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 class FinishingWandbLogger(WandbLogger):
@@ -97,7 +98,7 @@ def wandb_logger(
         save_dir: where wandb writes its ``wandb/`` folder (the run directory).
         log_model: upload checkpoints as artifacts (needs online mode).
         mode: ``online`` | ``offline`` | ``disabled``; ``None`` → online when an API key is found and the server
-            answers a TCP connect within 5 s, else offline (one warning line with the ``wandb sync`` command).
+            answers an HTTP request within 5 s, else offline (one warning line with the ``wandb sync`` command).
             The ``WANDB_MODE`` environment variable, when set, always wins over both.
         **kwargs: passed on to ``wandb.init`` (e.g. ``notes``, ``job_type``).
 
@@ -233,19 +234,23 @@ def wandb_base_url() -> str:
 
 
 def server_unreachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why a TCP connection to ``url``'s host fails within ``timeout_s`` (``None``: it connects, or a proxy is set,
-    whose reachability only wandb itself can tell, bounded by ``init_timeout``)."""
-    if any(os.environ.get(v) for v in PROXY_VARIABLES):
-        return None
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """Why ``url`` gives no HTTP answer within ``timeout_s`` (``None``: it answered, with any status).
+
+    One request through urllib (which honours the proxy variables), so a refused connection is found at once and a
+    server that accepts connections but never answers (a firewall, a hung proxy) within ``timeout_s``. A TLS
+    certificate error counts as an answer: wandb may trust certificates urllib does not, so it decides itself.
+    """
     try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s).close()
+    except urllib.error.HTTPError:  # any HTTP status: the server is there
+        return None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, ssl.SSLError):
             return None
-    except OSError as err:
-        return f"the server {url} cannot be reached ({err.strerror or type(err).__name__})"
+        text = getattr(reason, "strerror", None) or str(reason) or type(err).__name__
+        return f"the server {url} cannot be reached ({text})"
+    return None
 
 
 def is_wandb_comm_error(err: BaseException) -> bool:

@@ -130,32 +130,40 @@ def test_checkpoint_without_saved_config_is_compared_by_tensor_shapes(
 
 
 # ---- 3. wandb with a key but no network ---------------------------------------------------------------------------
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again: nothing listens there
-
-
-def test_wandb_with_key_but_no_server_goes_offline_quickly(tmp_path: Path) -> None:
-    env = {"WANDB_API_KEY": "a" * 40, "WANDB_BASE_URL": f"http://127.0.0.1:{unused_port()}",
-           "WANDB_CONFIG_DIR": str(tmp_path / "wandb_config"), "WANDB_DIR": str(tmp_path)}  # fmt: skip
-    env_clean = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
-    run_dir = tmp_path / "run"
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, TRAIN_PY, *TOY, "iterations=5", "logger=[csv,wandb]", f"hydra.run.dir={run_dir}", *QUIET],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**env_clean, **env},
-    )  # fmt: skip
-    elapsed = time.perf_counter() - start
+@pytest.mark.parametrize("server", ["refuses", "never_answers"])
+def test_wandb_with_key_but_no_server_goes_offline_quickly(tmp_path: Path, server: str) -> None:
+    """A fake 40-character key, WANDB_MODE unset, and a wandb server that is not there: nothing listens on the
+    port ("refuses"), or a socket accepts connections and never answers ("never_answers": a firewall, a hung
+    proxy). Without the fallback, wandb.init retries for 90 s and the run dies with CommError."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        if server == "never_answers":
+            sock.listen(16)  # the kernel completes TCP handshakes; nobody ever reads or writes
+        else:
+            sock.close()  # nothing listens there any more
+        env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+        env |= {"WANDB_API_KEY": "a" * 40, "WANDB_BASE_URL": f"http://127.0.0.1:{port}",
+                "WANDB_CONFIG_DIR": str(tmp_path / "wandb_config")}  # fmt: skip
+        run_dir = tmp_path / "run"
+        args = [*TOY, "iterations=5", "logger=[csv,wandb]", f"hydra.run.dir={run_dir}", *QUIET]
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, TRAIN_PY, *args], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=120, env=env)  # fmt: skip
+        elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
-    assert elapsed < 60, elapsed
+    assert elapsed < 45, elapsed  # the process start alone is ~10 s here
     notice = [line for line in (result.stdout + result.stderr).splitlines() if "lightning_r1.loggers" in line]
-    assert len(notice) == 1 and "logged offline" in notice[0] and env["WANDB_BASE_URL"] in notice[0], notice
+    assert len(notice) == 1, notice
+    assert (
+        f"the server {env['WANDB_BASE_URL']} cannot be reached" in notice[0] and "logged offline" in notice[0]
+    )
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and notice[0].endswith(f"wandb sync {offline_runs[0]}")
     assert list(offline_runs[0].glob("*.wandb"))  # the run's records, for `wandb sync`
     assert "train/d_loss" in (run_dir / "metrics.csv").read_text().splitlines()[0]
-    print(f"wandb fallback run: {elapsed:.1f} s")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    print(f"wandb fallback ({server}): {elapsed:.1f} s for the whole run")
 
 
 # ---- 4. damaged FID real-statistics cache -------------------------------------------------------------------------

@@ -3,6 +3,8 @@ numbers checked against the summaries), the keyless offline fallback, TensorBoar
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import math
 import os
@@ -10,6 +12,8 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -203,7 +207,24 @@ def test_wandb_mode_from_the_user_wins(tmp_path: Path, monkeypatch: pytest.Monke
     assert "mode" not in chosen._wandb_init and not chosen._offline_notice  # wandb reads WANDB_MODE itself
     monkeypatch.delenv("WANDB_MODE")
     monkeypatch.setenv("WANDB_API_KEY", "c" * 40)
-    assert "mode" not in wandb_logger(save_dir=tmp_path)._wandb_init  # a key: online, wandb's default
+    with http_server() as url:  # a server that answers (any status): online, wandb's default
+        monkeypatch.setenv("WANDB_BASE_URL", url)
+        assert "mode" not in wandb_logger(save_dir=tmp_path)._wandb_init
+    unreachable = wandb_logger(save_dir=tmp_path)  # the same URL, nobody answering: offline, with the reason
+    assert unreachable._wandb_init["mode"] == "offline" and "cannot be reached" in unreachable._offline_notice
+
+
+@contextlib.contextmanager
+def http_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that answers every request (501 for HEAD), in a thread."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_tensorboard_logger_writes_event_files(make_cfg) -> None:
