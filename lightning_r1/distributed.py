@@ -42,17 +42,47 @@ def rand_for_rank(n: int, *shape: int, device: torch.device | str | None = None,
     return rank_slice(torch.rand(n * rank_and_world()[1], *shape, device=device, dtype=dtype), n)
 
 
-def average_gradients(params: list[torch.nn.Parameter]) -> None:
-    """Average ``.grad`` over all processes with a single all-reduce (missing gradients count as zero)."""
+def randn_like_for_rank(x: Tensor) -> Tensor:
+    """``torch.randn_like(x)`` for this rank's batch ``x``, sliced from one draw for the global batch.
+
+    ``randn_like`` on every rank would give every rank the *same* noise, and not the noise one process with the
+    global batch draws; this gives each rank its own slice of that single draw.
+    """
+    return randn_for_rank(x.shape[0], *x.shape[1:], device=x.device).to(x.dtype)
+
+
+def world_size() -> int:
+    """Number of processes (1 outside torch.distributed)."""
+    return rank_and_world()[1]
+
+
+def average_gradients(params: list[torch.nn.Parameter], finite: Tensor | None = None) -> Tensor | None:
+    """Average ``.grad`` over all processes with a single all-reduce (missing gradients count as zero).
+
+    Args:
+        params: the parameters of one optimizer.
+        finite: this rank's "my loss is finite" flag (a 0-d bool tensor). It travels in the same all-reduce, so
+            every rank learns whether *all* ranks were finite without a second collective, and all ranks then
+            skip (or stop) together: a rank that decided alone would leave the others waiting in the next
+            all-reduce.
+
+    Returns:
+        The flag for the whole world (True when every rank was finite); ``finite`` itself on one process.
+    """
     _, world = rank_and_world()
     if world == 1 or not params:
-        return
+        return finite
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
+    if finite is not None:  # one extra element: the count of finite ranks
+        flat = torch.cat([flat, finite.to(flat.dtype).reshape(1)])
     dist.all_reduce(flat)
+    if finite is not None:
+        finite, flat = flat[-1] == world, flat[:-1]
     flat /= world
     for p, chunk in zip(params, flat.split([g.numel() for g in grads]), strict=True):
         p.grad = chunk.view_as(p).clone()
+    return finite
 
 
 class GANDDPStrategy(DDPStrategy):

@@ -15,13 +15,15 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.seed import reset_seed
 from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
-from lightning_r1.distributed import average_gradients, randn_for_rank
+from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
+from lightning_r1.regularizers.base import apply_lazy_correction
 from lightning_r1.regularizers.discriminator_pass import logits
 from lightning_r1.sampling import SamplingMixin
 from lightning_r1.step_logging import StepLoggingMixin, publish
@@ -134,14 +136,34 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
             return []
         return [cb for cb in self.trainer.callbacks if isinstance(cb, Regularizer)]
 
+    def setup(self, stage: str) -> None:
+        # Lightning's DDP set-up re-seeds every process from `seed_everything`'s seed after the models were built;
+        # re-seeding here too, at the same point on one process, makes 1 and N processes draw the same numbers.
+        # (A resumed run's RNG states are restored after this hook.)
+        reset_seed()
+
     def on_fit_start(self) -> None:
         if self.iterations is not None:
             self.trainer.fit_loop.max_epochs = -1  # `iterations` is the training length, not epochs
+        self._apply_lazy_correction()
         shape = getattr(self.trainer.datamodule, "sample_shape", None) if self.trainer.datamodule else None
         if shape is not None:
             self._check_shapes(
                 torch.Size(shape), source=f"dataset {getattr(self.trainer.datamodule, 'name', '')}"
             )
+
+    def _apply_lazy_correction(self) -> None:
+        """StyleGAN2's lazy-regularization correction of D's optimizer, applied once however many lazy
+        regularizers ask for it (they must share one interval k)."""
+        intervals = {reg.every for reg in self.regularizers if reg.lazy_correction and reg.every > 1}
+        if len(intervals) > 1:
+            raise ValueError(
+                "Expected every regularizer with `lazy_correction=true` to share one `every` (D's optimizer is "
+                f"corrected once, for one interval k), got {sorted(intervals)}"
+            )
+        if intervals:
+            _, opt_d = self.optimizers()
+            apply_lazy_correction(opt_d.optimizer, intervals.pop())
 
     def _check_shapes(self, sample_shape: torch.Size, source: str) -> None:
         check_sample_shapes(
@@ -171,44 +193,60 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
             fake = self._generate(real.shape[0])
             g_loss, g_terms = self._generator_loss(real, fake)
             d_loss, d_terms = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
-            if self._finite(g_loss, g_terms) and self._finite(d_loss, d_terms):
-                self._backward(opt_g, g_loss)
-                self._backward(opt_d, d_loss)
+            g_ok = self._backward(opt_g, g_loss, g_terms, "train/g_loss")
+            d_ok = self._backward(opt_d, d_loss, d_terms, "train/d_loss")
+            if g_ok and d_ok:
+                scale = self._grad_scale()
                 opt_g.step()
+                # float16: the GradScaler updates its scale after G's step; D's gradients still carry the old one
+                rescale_gradients(opt_d, self._grad_scale() / scale)
                 opt_d.step()
         else:
             # D main + D reg: one backward through the adversarial loss and every due penalty
             with torch.no_grad():
                 fake = self._generate(real.shape[0])
             d_loss, d_terms = self._discriminator_loss(real, fake, self._due_regularizers())
-            if self._finite(d_loss, d_terms):
-                self._backward(opt_d, d_loss)
+            if self._backward(opt_d, d_loss, d_terms, "train/d_loss"):
                 opt_d.step()
             self.d_step_in_iteration += 1
             if self.d_step_in_iteration < self.d_steps:
                 return
             # G main: a fresh z, D frozen so no D weight gradients are computed
             g_loss, g_terms = self._generator_loss(real, self._generate(real.shape[0]))
-            if self._finite(g_loss, g_terms):
-                self._backward(opt_g, g_loss)
+            if self._backward(opt_g, g_loss, g_terms, "train/g_loss"):
                 opt_g.step()
         self._finish_iteration(real.shape[0])
 
-    def _backward(self, optimizer: Any, loss: Tensor) -> None:
+    def _backward(self, optimizer: Any, loss: Tensor, terms: dict[str, Tensor], adversarial: str) -> bool:
+        """Gradients of ``loss`` for ``optimizer``'s parameters, averaged over processes.
+
+        Returns False when the step must be skipped because the loss is not finite on some process; the
+        decision travels in the gradient all-reduce, so every process skips (or stops) together.
+        """
+        finite = self._finite_flag(loss, terms[adversarial])
+        if world_size() == 1 and not bool(finite):
+            return self._nonfinite(loss, terms)  # one process: no backward spent on a NaN
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        average_gradients(
-            [p for group in optimizer.param_groups for p in group["params"]]
-        )  # no-op on 1 process
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if world_size() > 1 and not bool(average_gradients(params, finite)):
+            return self._nonfinite(loss, terms)
+        return True
 
-    def _finite(self, loss: Tensor, terms: dict[str, Tensor]) -> bool:
-        """True when ``loss`` is finite; otherwise raise naming the term, or (skip_nonfinite) count a skip.
+    def _finite_flag(self, loss: Tensor, adversarial: Tensor) -> Tensor:
+        """Whether this step may go ahead on this process (a 0-d bool tensor).
 
-        Under float16 mixed precision an overflow is the GradScaler's business (it skips the step and lowers the
-        scale, as PyTorch AMP does), so the step goes ahead there.
+        Under float16 mixed precision an input gradient that overflows at the current loss scale is the
+        GradScaler's business (it skips the step and lowers the scale, as PyTorch AMP does), so a non-finite
+        penalty goes ahead while the scale is above 1. A non-finite adversarial loss does not depend on the
+        scale: no scale can fix it, so it is reported at once.
         """
-        if bool(torch.isfinite(loss)) or self._grad_scale() != 1.0:
-            return True
+        if self._grad_scale() > 1.0:
+            return torch.isfinite(adversarial)
+        return torch.isfinite(loss)
+
+    def _nonfinite(self, loss: Tensor, terms: dict[str, Tensor]) -> bool:
+        """Raise naming the term, or (skip_nonfinite) count a skip; returns False (the step is skipped)."""
         if not self.skip_nonfinite:
             raise NonFiniteLossError.from_terms(self.iteration, loss, terms)
         self.nonfinite_skips += 1
@@ -288,11 +326,22 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
     def _finish_iteration(self, batch_size: int) -> None:
         self.iteration += 1
         self.d_step_in_iteration = 0
-        self.images_seen += batch_size
-        beta = ema_beta(batch_size, self.images_seen, self.ema_half_life_images, self.ema_rampup)
+        global_batch = batch_size * world_size()  # the EMA half-life counts the images of every process
+        self.images_seen += global_batch
+        beta = ema_beta(global_batch, self.images_seen, self.ema_half_life_images, self.ema_rampup)
         update_ema(self.generator_ema, self.generator, beta)
         for reg in self.regularizers:
             reg.iteration = self.iteration
         self._log_step({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
+
+
+def rescale_gradients(optimizer: Any, factor: float) -> None:
+    """Multiply the gradients of ``optimizer``'s parameters by ``factor`` (a power of two: exact in float)."""
+    if factor == 1.0:
+        return
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                p.grad.mul_(factor)

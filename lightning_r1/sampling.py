@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_r1.training_state import parameter_dtype
+
 
 class SamplingMixin:
     """Adds ``generate(z)`` and ``sample(n)`` to a module with ``generator``, ``generator_ema``, ``latent_dim``."""
@@ -16,7 +18,7 @@ class SamplingMixin:
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(self.device))
+            return net(z.to(device=self.device, dtype=parameter_dtype(net)))  # float64 under 64-true
         finally:
             net.train(was_training)
 

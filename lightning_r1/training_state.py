@@ -31,7 +31,13 @@ class NonFiniteLossError(RuntimeError):
     def from_terms(
         cls, iteration: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]
     ) -> NonFiniteLossError:
-        bad = next((name for name, value in terms.items() if not torch.isfinite(value).all()), "the loss")
+        bad = next((name for name, value in terms.items() if not torch.isfinite(value).all()), None)
+        if bad is None and bool(torch.isfinite(loss)):  # under DDP: another process saw the NaN
+            return cls(
+                f"iteration {iteration}: a loss is not finite on another process; training stopped on every "
+                "process and the last good checkpoint is kept (set gan.skip_nonfinite=true to skip such steps)"
+            )
+        bad = bad or "the loss"
         value = float(terms[bad]) if bad in terms else float(loss)
         return cls(
             f"iteration {iteration}: {bad} is {value}; training stopped and the last good checkpoint is kept "
@@ -56,7 +62,7 @@ def check_sample_shapes(
     was_training = generator.training
     generator.eval()
     try:
-        fake = generator(torch.zeros(2, latent_dim, device=device))
+        fake = generator(torch.zeros(2, latent_dim, device=device, dtype=parameter_dtype(generator)))
     finally:
         generator.train(was_training)
     if tuple(fake.shape[1:]) != tuple(sample_shape):
@@ -64,21 +70,33 @@ def check_sample_shapes(
             f"{source} gives samples of shape {tuple(sample_shape)} but the generator produces "
             f"{tuple(fake.shape[1:])}; set model.resolution / model.channels (or the dataset's) to match"
         )
-    out = discriminator(torch.zeros(2, *sample_shape, device=device))
+    out = discriminator(torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)))
     if out.numel() != 2:
         raise ValueError(
             f"Expected the discriminator to return one logit per sample ([N] or [N, 1]), got {tuple(out.shape)}"
         )
 
 
+def parameter_dtype(module: nn.Module) -> torch.dtype:
+    """The floating dtype of ``module``'s weights (float64 under ``precision="64-true"``); the default otherwise."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.get_default_dtype())
+
+
 def rng_states() -> dict[str, Any]:
-    """Python, NumPy, torch CPU (and CUDA) RNG states, so a resumed run draws the same numbers."""
+    """Python, NumPy, torch CPU (and this process's CUDA device) RNG states, so a resumed run draws the same numbers.
+
+    Under DDP the checkpoint comes from rank 0 and every rank restores these states. That is exact because every
+    rank's generators are in the same state by construction: all are seeded alike and every random draw is made
+    for the global batch (``lightning_r1.distributed``), which tests/test_scale_equivalence.py checks. The CUDA
+    state is the *current* device's only: ``get_rng_state_all`` would hand rank 1 the state rank 0 saw of
+    device 1, which rank 0 never used (README, "Scaling up").
+    """
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     # plain Python/torch types only, so Lightning can reload the checkpoint with torch.load(weights_only=True)
     numpy_state = (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))
     states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda_device"] = torch.cuda.get_rng_state()
     return states
 
 
@@ -87,8 +105,8 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    if "cuda_device" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda_device"])  # onto this process's current device
 
 
 class ResumableProgressMixin:

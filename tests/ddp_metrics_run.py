@@ -30,9 +30,6 @@ def main(out_dir: str, devices: int) -> None:
     L.seed_everything(0)
     models = build_dcgan(latent_dim=16, resolution=32, channels=1, width=4)
     gan = GAN(models.generator, models.discriminator, latent_dim=16, iterations=4, diagnostics_every=0)
-    L.seed_everything(
-        0
-    )  # Lightning's DDP set-up re-seeds every process from the global seed; do the same here
     fid = CountingFidelityMetrics(every=2, num_samples=256, num_real_samples=512, cache_dir=str(Path(out_dir) / "cache"),
                           verbose=False)  # fmt: skip
     strategy = GANDDPStrategy(process_group_backend="gloo", start_method="popen") if devices > 1 else "auto"

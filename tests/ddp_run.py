@@ -1,5 +1,6 @@
 """Helper script for tests/test_ddp.py (not a test itself): a few GAN iterations on ring8 with one process and
-batch 16, or with N processes (gloo, CPU) and batch 16/N each. Saves the final state dict from rank 0."""
+batch 16, or with N processes (gloo, CPU) and batch 16/N each, written as a user of the Python API writes it
+(``seed_everything``, build, fit). Saves the final state dict from rank 0."""
 
 import sys
 
@@ -20,8 +21,7 @@ def main(out: str, devices: int, penalty: str, loss: str) -> None:
     L.seed_everything(0)
     models = build_mlp(latent_dim=4, data_dim=2, hidden=16, layers=2)
     gan = GAN(models.generator, models.discriminator, latent_dim=4, loss=loss, iterations=4, d_steps=2)
-    # Lightning's DDP set-up re-seeds every process from the global seed; do the same on one process
-    L.seed_everything(0)
+    # no re-seeding by hand: the GAN re-seeds at set-up, at the same point as Lightning's DDP does
     strategy = GANDDPStrategy(process_group_backend="gloo", start_method="popen") if devices > 1 else "auto"
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, callbacks=PENALTIES[penalty](),
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.data.resumable import ResumableBatchSampler
+from lightning_r1.distributed import world_size
 
 
 def check_non_negative_int(field: str, value: Any) -> int:
@@ -152,16 +153,18 @@ class ImageDataModule(BaseDataModule):
         """Build ``train_dataset`` once, set ``num_samples`` and check that one full batch fits.
 
         Raises:
-            ValueError: if ``batch_size`` is larger than the dataset.
+            ValueError: if ``batch_size`` times the number of processes is larger than the dataset.
         """
         if self.train_dataset is None:
             dataset = self._build_dataset()
             self.num_samples = len(dataset)  # type: ignore[arg-type]
             self.train_dataset = dataset
-        if self.batch_size > self.num_samples:
+        world = world_size()  # under DDP each process takes batch_size of one global batch
+        if self.batch_size * world > self.num_samples:
+            got = f"{self.batch_size}" if world == 1 else f"{self.batch_size} × {world} processes"
             raise ValueError(
-                f"Expected `batch_size` to be at most the dataset size {self.num_samples} "
-                f"(batches are full, drop_last=True), got {self.batch_size}"
+                f"Expected `batch_size` (per process) × processes to be at most the dataset size "
+                f"{self.num_samples} (batches are full, drop_last=True), got {got}"
             )
 
     def train_dataloader(self) -> DataLoader:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import IterableDataset
+from torch.utils.data import IterableDataset, get_worker_info
 
 from lightning_r1.data.resumable import batch_generator
 from lightning_r1.distributed import rank_and_world, rank_slice
@@ -40,11 +40,15 @@ class GaussianMixtureStream(IterableDataset):
 
     def __iter__(self) -> Iterator[Tensor]:
         world = rank_and_world()[1]
-        index = self.start
+        # with k loader workers, worker w yields batches w, w + k, w + 2k, ...: the DataLoader takes one batch from
+        # each worker in turn, so the sequence is the same as with no workers (and never repeats a batch)
+        worker = get_worker_info()
+        offset, stride = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        index = self.start + offset
         while True:
             global_batch = self.sample(self.batch_size * world, generator=batch_generator(self.seed, index))
             yield rank_slice(global_batch, self.batch_size)
-            index += 1
+            index += stride
 
 
 class PointMassStream(IterableDataset):

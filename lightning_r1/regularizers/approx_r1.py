@@ -9,8 +9,8 @@ It needs one extra forward of D and a plain backward, so it works where double b
 D, FSDP, fused attention kernels). The same finite-difference idea is used for adversarial post-training of large
 generators (2025). Exact R1: Mescheder, Geiger, Nowozin 2018, eq. (9).
 
-``batch_fraction`` < 1 penalises only the first ⌈fraction·N⌉ real samples of each batch, as StyleGAN2 shrinks the
-batch of its path-length penalty (Karras et al. 2020, ``pl_batch_shrink``): the estimate stays unbiased and the
+``batch_fraction`` < 1 penalises only ⌈fraction·N⌉ real samples of each (global) batch, drawn at random, as StyleGAN2
+shrinks the batch of its path-length penalty (Karras et al. 2020, ``pl_batch_shrink``): the estimate stays unbiased and the
 extra forward/backward shrinks with it (docs/benchmarks.md: ×0.25 brings the cost from ~1.2× to ~1.05× plain).
 """
 
@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from lightning_r1.distributed import randn_like_for_rank, rank_and_world
 from lightning_r1.regularizers.base import check_non_negative
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, logits
 from lightning_r1.regularizers.r1 import R1
@@ -63,8 +64,44 @@ class ApproxR1(R1):
         self.batch_fraction = float(batch_fraction)
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        count = math.ceil(self.batch_fraction * d_pass.real.shape[0])
-        real = d_pass.real.detach()[:count]
-        shifted = logits(d_pass.discriminator, real + self.sigma * torch.randn_like(real))
+        real = d_pass.real.detach()
+        noise = randn_like_for_rank(real)  # this rank's slice of one draw for the global batch
+        chosen, weight = self._penalised(real.shape[0], real.device)
+        base, shifted = self._logits_pair(d_pass, real[chosen], noise[chosen], chosen)
         # (D(x + σε) − D(x))² / σ² estimates ||∇_x D(x)||² (E[<g, ε>²] = ||g||² for ε ~ N(0, I))
-        return (shifted - d_pass.d_real[:count]).square() / self.sigma**2
+        diff = shifted - base
+        diff = diff.float() if diff.dtype in (torch.float16, torch.bfloat16) else diff
+        values = torch.zeros(real.shape[0], device=real.device, dtype=diff.dtype)
+        values[chosen] = weight * diff.square() / self.sigma**2
+        return values
+
+    def _penalised(self, n: int, device: torch.device) -> tuple[Tensor, float]:
+        """This rank's penalised rows and their weight, so the batch mean is the mean over the penalised rows.
+
+        With ``batch_fraction`` < 1 the rows are ⌈fraction · global batch⌉ rows drawn without replacement from the
+        *global* batch (one draw, the same on every process), so N processes penalise what one process would.
+        """
+        if self.batch_fraction == 1.0:
+            return torch.arange(n, device=device), 1.0
+        rank, world = rank_and_world()
+        total = n * world
+        count = math.ceil(self.batch_fraction * total)
+        drawn = torch.randperm(total, device=device)[:count]
+        mine = drawn[(drawn >= rank * n) & (drawn < (rank + 1) * n)] - rank * n
+        return mine.sort().values, total / count
+
+    def _logits_pair(
+        self, d_pass: DiscriminatorPass, real: Tensor, noise: Tensor, chosen: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """D(x) and D(x + σε) on the penalised rows.
+
+        Under autocast (bf16/fp16) a logit of ~8 is stored to ~0.03, far coarser than the difference σ·<∇D, ε>
+        being measured, so both forwards then run in float32; otherwise D(x) is reused from the adversarial pass.
+        """
+        shifted = real + self.sigma * noise
+        device_type = real.device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type=device_type, enabled=False):
+                both = logits(d_pass.discriminator, torch.cat([real, shifted]).float())
+            return both.chunk(2)
+        return d_pass.d_real[chosen], logits(d_pass.discriminator, shifted)

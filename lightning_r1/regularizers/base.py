@@ -7,12 +7,15 @@ is due and what it adds to the D loss. Subclasses only define :meth:`per_sample`
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from typing import Any
 
 import lightning as L
 from torch import Tensor, nn
 
+from lightning_r1.distributed import world_size
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 from lightning_r1.regularizers.schedule import SCHEDULES, scheduled_strength
 
@@ -27,6 +30,21 @@ def check_non_negative(name: str, value: Any, allow_auto: bool = False) -> None:
     if not ok:
         expected = "a non-negative float or 'auto'" if allow_auto else "a non-negative float"
         raise ValueError(f"Expected `{name}` to be {expected}, got {value!r}")
+
+
+def check_argument_names(cls: type, kwargs: dict[str, Any]) -> None:
+    """Raise a ``TypeError`` that lists the valid arguments when a keyword is not one (``R1(gama=5)``)."""
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [name for name in params if name != "self"]
+    unknown = [name for name in kwargs if name not in params]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        raise TypeError(
+            f"{cls.__name__}: unexpected argument `{unknown[0]}`{hint}; valid arguments: {', '.join(valid)}"
+        )
 
 
 class Regularizer(L.Callback):
@@ -54,6 +72,10 @@ class Regularizer(L.Callback):
     needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
     needs_fake_grad: bool = False
     adds_penalty: bool = True  # False for input transforms such as instance noise
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Regularizer:
+        check_argument_names(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -137,16 +159,15 @@ class Regularizer(L.Callback):
         return self._generate_state_key(name=self.name)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.schedule_iterations is None and self.schedule == "cosine":
-            self.schedule_iterations = getattr(pl_module, "iterations", None)
+        if self.schedule_iterations is None and self.schedule != "constant":
+            self.schedule_iterations = schedule_length(trainer, pl_module, f"{self.name}.schedule_iterations")
         shape = getattr(trainer.datamodule, "sample_shape", None) if trainer.datamodule is not None else None
         if self.strength == "auto" and shape is not None and len(shape) != 3:
             raise ValueError(
                 f"{self.name}: {self.strength_name}='auto' needs image data (0.0002·resolution²/batch), "
                 f"but the dataset's samples have shape {tuple(shape)}; set {self.strength_name} to a number"
             )
-        if self.lazy_correction and self.every > 1:
-            apply_lazy_correction(pl_module.optimizers()[1].optimizer, self.every)
+        # lazy_correction is applied by the GAN, once for D's optimizer (not once per lazy regularizer)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -165,10 +186,33 @@ class Regularizer(L.Callback):
 
 
 def auto_gamma(real: Tensor) -> float:
-    """StyleGAN2-ADA's heuristic gamma = 0.0002 · resolution² / batch size (Karras et al. 2020b, App. D)."""
+    """StyleGAN2-ADA's heuristic gamma = 0.0002 · resolution² / batch (Karras et al. 2020b, App. D).
+
+    ``batch`` is the *global* batch (``real``'s rows times the number of processes), as StyleGAN2-ADA's
+    ``--batch`` is the total over all GPUs.
+    """
     if real.dim() != 4:
         raise ValueError(f"gamma='auto' needs image batches [N, C, H, W], got shape {tuple(real.shape)}")
-    return 0.0002 * real.shape[-1] ** 2 / real.shape[0]
+    return 0.0002 * real.shape[-1] ** 2 / (real.shape[0] * world_size())
+
+
+def schedule_length(trainer: L.Trainer, pl_module: L.LightningModule, field: str) -> int:
+    """Generator iterations a schedule runs over when none was given: the GAN's ``iterations``, else the
+    Trainer's ``max_steps`` (optimizer steps) divided by the steps of one iteration.
+
+    Raises:
+        ValueError: naming ``field`` when the run's length is unknown (a schedule would silently stay constant).
+    """
+    iterations = getattr(pl_module, "iterations", None)
+    if iterations:
+        return int(iterations)
+    if trainer.max_steps and trainer.max_steps > 0:
+        steps_per_iteration = getattr(pl_module, "d_steps", 0) + 1 if hasattr(pl_module, "d_steps") else 1
+        return max(trainer.max_steps // steps_per_iteration, 1)
+    raise ValueError(
+        f"{field}: a schedule needs the run's length; set it, or GAN(iterations=...), or Trainer(max_steps=...), "
+        "got none of them"
+    )
 
 
 def apply_lazy_correction(optimizer: Any, every: int) -> None:

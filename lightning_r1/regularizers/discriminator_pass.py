@@ -28,12 +28,19 @@ def input_gradient_sq_norm(
         create_graph: keep the graph so the result can be differentiated w.r.t. D's weights (double backward).
         grad_scale: the mixed-precision loss scale. As PyTorch's AMP recipe for gradient penalties prescribes, the
             outputs are scaled before ``autograd.grad`` (so float16 input gradients do not underflow), the gradients
-            unscaled, and the norm computed in float32.
+            unscaled, and the norm computed in float32. The scaling is done in float32 with ``grad_scale / N``
+            per logit, as each logit is scaled inside the adversarial loss's batch mean.
 
     Returns:
         Tensor ``[N]`` (float32 or wider).
     """
-    scaled = outputs.sum() if grad_scale == 1.0 else outputs.sum() * grad_scale
+    if grad_scale == 1.0:
+        scaled = outputs.sum()
+    else:
+        # in float32 and per sample scale/N, the size each logit's gradient has in the scaled adversarial loss (a
+        # batch mean): scale·1 per logit would overflow float16 (max 65504) at the scaler's default 2^16
+        grad_scale = grad_scale / outputs.shape[0]
+        scaled = outputs.float().sum() * grad_scale
     # retain_graph: the same outputs still feed the adversarial loss's backward
     (grad,) = torch.autograd.grad(scaled, inputs, create_graph=create_graph, retain_graph=True)
     grad = grad.float() if grad.dtype in (torch.float16, torch.bfloat16) else grad

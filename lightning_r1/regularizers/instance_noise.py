@@ -7,6 +7,11 @@ diagonal entry of the Jacobian, the same kind of damping as R1/R2 with ``gamma =
 standard GAN loss). Unlike R1 it adds no term to the loss: it changes D's *inputs*.
 
     x_real + ε,  x_fake + ε',   ε, ε' ~ N(0, σ² I), drawn afresh for every D forward (D step and G step).
+
+Penalties and diagnostics on a step with instance noise are taken where D is evaluated: at the *noisy* points
+(R1 at x_real + ε, ``train/grad_norm_real`` likewise). That is the paper's noisy game (Mescheder et al. 2018,
+§3.1: the noise defines a new data and generator distribution, and R1/R2 regularize D on those); to penalise
+the clean points instead, use R1 without instance noise. See README "Scaling up" and docs/r1_explained.md.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_r1.distributed import randn_like_for_rank
 from lightning_r1.regularizers.base import Regularizer
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 
@@ -60,7 +66,7 @@ class InstanceNoise(Regularizer):
         sigma = self.strength_at(self.iteration)
         if sigma == 0:
             return x
-        return x + sigma * torch.randn_like(x)
+        return x + sigma * randn_like_for_rank(x)  # this rank's slice of one draw for the global batch
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
         """No penalty: zeros, so the plain-callable form ``InstanceNoise(s)(D, real, fake)`` returns 0."""
