@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_r1.theory import DiracSetup, contraction, r1_eigenvalues, simulate
+from lightning_r1.theory import DiracSetup, contraction, eigenvalues, r1_eigenvalues, simulate
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "interactive" / "dirac_gan.html"
 DOCS_SCREENSHOT = PAGE.with_suffix(".png")
@@ -146,6 +146,11 @@ def test_gamma_slider_moves_the_eigenvalues_as_the_theory_says(driver, tmp_path:
     driver.find_element(By.CSS_SELECTOR, "#loss option[value=wasserstein]").click()
     assert displayed(driver, "critical") == 2.0
     np.testing.assert_allclose(displayed_eigenvalues(driver), r1_eigenvalues(gamma, f1=1.0), atol=1e-12)
+    # every loss of the page: its eigenvalues are those of the Jacobian of lightning_r1.theory's exact field
+    for loss in ("minimax", "nonsaturating", "wasserstein", "hinge"):
+        driver.find_element(By.CSS_SELECTOR, f"#loss option[value={loss}]").click()
+        theory = eigenvalues(DiracSetup(loss=loss, gamma=gamma))
+        np.testing.assert_allclose(displayed_eigenvalues(driver), theory, atol=1e-6, err_msg=loss)
     driver.find_element(By.CSS_SELECTOR, "#loss option[value=minimax]").click()
     driver.find_element(By.CSS_SELECTOR, "input[name=update][value=simultaneous]").click()
 
