@@ -125,8 +125,9 @@ def test_checkpoint_without_saved_config_is_compared_by_tensor_shapes(
     bare = tmp_path / "bare.ckpt"
     torch.save(state, bare)
     cfg = make_cfg([*TOY, "model.hidden=64", "iterations=8", f"ckpt_path={bare}"])
-    with pytest.raises(CheckpointError, match=r"generator\.\S+ \(32, 8\) there, \(64, 8\) here"):
+    with pytest.raises(CheckpointError, match=r"generator\.\S+ \(32, 8\) there, \(64, 8\) here") as info:
         train(cfg)
+    print(info.value)
 
 
 # ---- 3. wandb with a key but no network ---------------------------------------------------------------------------
@@ -279,7 +280,9 @@ def test_kill_9_then_resume_from_last_periodic_checkpoint_is_bitwise_equal(tmp_p
     assert proc.wait(timeout=30) == -signal.SIGKILL
     assert not (killed / "summary.json").exists()  # died without a word: nothing ran after the kill
     periodic = sorted((killed / "checkpoints").glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))
-    resume_from = periodic[-1]  # written atomically: the newest is complete
+    for path in periodic:  # written atomically: no truncated file under a real name, the newest included
+        torch.load(path, weights_only=True)
+    resume_from = periodic[-1]
     k = int(resume_from.stem.split("_")[1])
     end = f"iterations={k + 30}"
     resumed = compose_config([*common, end, f"ckpt_path={resume_from}"], tmp_path / "resumed")
