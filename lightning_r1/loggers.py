@@ -102,7 +102,7 @@ def wandb_logger(
             The ``WANDB_MODE`` environment variable, when set, always wins over both.
         **kwargs: passed on to ``wandb.init`` (e.g. ``notes``, ``job_type``).
 
-    Online runs get ``wandb.Settings(init_timeout=20, finish_timeout=120)`` unless ``settings`` is passed: a
+    Runs get ``wandb.Settings(init_timeout=20, finish_timeout=120)`` unless ``settings`` says otherwise: a
     ``wandb.init`` that cannot reach the server within 20 s falls back to offline mode (the run goes on, the same
     warning line), and the end of a run waits at most 120 s for uploads; what was not uploaded stays in the run's
     local ``wandb/`` folder for ``wandb sync``. ``metrics.csv`` is written whatever wandb does.
@@ -126,8 +126,7 @@ def wandb_logger(
             mode, offline_notice = "offline", unreachable
     if mode is not None:
         kwargs["mode"] = mode
-    if mode != "offline" and "settings" not in kwargs:
-        kwargs["settings"] = wandb.Settings(init_timeout=INIT_TIMEOUT_S, finish_timeout=FINISH_TIMEOUT_S)
+    kwargs["settings"] = wandb_settings(wandb, kwargs.get("settings"))
     return FinishingWandbLogger(
         project=project,
         entity=entity,
@@ -139,6 +138,17 @@ def wandb_logger(
         offline_notice=offline_notice,
         **kwargs,
     )
+
+
+def wandb_settings(wandb: Any, given: Any) -> Any:
+    """``wandb.Settings`` with this project's time limits, unless ``given`` (a Settings, or a mapping such as
+    ``+logger.wandb.settings.init_timeout=60`` from the command line) sets them."""
+    if isinstance(given, wandb.Settings):
+        return given
+    values = {"init_timeout": INIT_TIMEOUT_S, "finish_timeout": FINISH_TIMEOUT_S}
+    if given is not None:
+        values |= OmegaConf.to_container(given) if OmegaConf.is_config(given) else dict(given)
+    return wandb.Settings(**values)
 
 
 # ---- what the Hydra job knows about itself ----------------------------------------------------------------------
