@@ -4,6 +4,7 @@ real torch-fidelity) and checks what the user sees. The table of docs/faults.md 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -234,6 +236,38 @@ def test_unwritable_run_dir_and_cache_dir_are_one_line_before_training(make_cfg,
         train(cfg)
     assert is_bad_input(e.value)
     assert not (Path(cfg.run_dir) / "checkpoints").exists()
+
+
+@contextlib.contextmanager
+def tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted at ``mount_point`` (skips the test where mounting is not permitted)."""
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.mark.parametrize("options, reason", [("size=32k", "No space left on device"), ("ro", "Read-only file system")],
+                         ids=["full", "read_only"])  # fmt: skip
+def test_full_or_read_only_run_dir_is_one_line_before_training(
+    make_cfg, tmp_path: Path, options, reason
+) -> None:
+    """A 32 KiB file system (the 64 KiB write probe does not fit: a full disk) and a read-only mount, which stop
+    root too."""
+    with tmpfs(tmp_path / "mnt", options) as mnt:
+        cfg = make_cfg([*TOY, "iterations=2"])
+        cfg.run_dir = str(mnt / "run") if options != "ro" else str(mnt)
+        with pytest.raises(
+            ConfigError, match=f"run_dir: expected a writable directory, got {cfg.run_dir} .{reason}"
+        ):
+            train(cfg)
+        assert list(mnt.iterdir()) in ([], [mnt / "run"])  # the probe file was removed again
 
 
 # ---- 6. a crash mid-run: traceback, exit 1, summary and report say failed ------------------------------------------
