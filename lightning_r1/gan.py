@@ -141,6 +141,10 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         # re-seeding here too, at the same point on one process, makes 1 and N processes draw the same numbers.
         # (A resumed run's RNG states are restored after this hook.)
         reset_seed()
+        # Lightning restores a checkpoint's weights before converting the module to its precision, so a 64-true
+        # run would resume from weights rounded to float32; converting first (Lightning repeats it, a no-op) keeps
+        # resumption exact in every precision.
+        self.trainer.precision_plugin.convert_module(self)
 
     def on_fit_start(self) -> None:
         if self.iterations is not None:

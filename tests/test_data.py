@@ -274,3 +274,16 @@ def test_dataset_config_instantiates(tmp_path, config):
     dm = instantiate(cfg.dataset)
     assert dm.name == config.stem
     assert dm.batch_size == 8
+
+
+def test_toy_stream_with_workers_yields_each_batch_once_in_order() -> None:
+    """With k loader workers each worker draws every k-th batch (it used to repeat every batch k times)."""
+    batches = {}
+    for workers in (0, 2):
+        dm = Ring8DataModule(batch_size=4, num_workers=workers)
+        dm.seed = 7
+        loader = iter(dm.train_dataloader())
+        batches[workers] = [next(loader) for _ in range(6)]
+    for ours, reference in zip(batches[2], batches[0], strict=True):
+        torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+    assert not torch.equal(batches[2][0], batches[2][1])

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import math
 
+import lightning as L
 import pytest
 import torch
 from torch import nn
 
-from lightning_r1 import R1, R2, WGANGP, ZeroGP
+from lightning_r1 import GAN, R1, R2, WGANGP, ZeroGP
+from lightning_r1.data import Ring8DataModule
+from lightning_r1.models.mlp import build_mlp
 from lightning_r1.regularizers.base import apply_lazy_correction, auto_gamma
 from lightning_r1.regularizers.gradient_penalty import interpolate
 from lightning_r1.regularizers.schedule import scheduled_strength
@@ -213,3 +216,40 @@ def test_state_round_trip() -> None:
 def test_bad_arguments_raise_naming_the_argument(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+# ---- the training-loop side: schedule length, lazy correction, argument names -----------------------------------
+def _fit_ring(callbacks: list, **trainer_kwargs) -> None:
+    L.seed_everything(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0)  # iterations=None
+    trainer = L.Trainer(accelerator="cpu", callbacks=callbacks, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, **trainer_kwargs)  # fmt: skip
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=8))
+
+
+def test_cosine_schedule_takes_its_length_from_max_steps() -> None:
+    """GAN(iterations=None) trained with max_steps: the decay spans max_steps / (d_steps + 1) iterations (it used
+    to stay constant silently)."""
+    r1 = R1(gamma=1.0, schedule="cosine", gamma_final=0.0)
+    _fit_ring([r1], max_steps=20)
+    assert r1.schedule_iterations == 10
+    assert r1.strength_at(10) == 0.0 and r1.strength_at(5) == pytest.approx(0.5)
+
+
+def test_cosine_schedule_without_any_length_raises_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"r1\.schedule_iterations: a schedule needs the run's length"):
+        _fit_ring([R1(gamma=1.0, schedule="cosine", gamma_final=0.0)], max_epochs=1, limit_train_batches=2)
+
+
+def test_lazy_correction_with_different_intervals_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"share one `every`.*got \[2, 4\]"):
+        _fit_ring([R1(every=2, lazy_correction=True), R2(every=4, lazy_correction=True)], max_steps=4)
+
+
+def test_a_misspelt_argument_names_the_valid_ones() -> None:
+    with pytest.raises(TypeError, match=r"R1: unexpected argument `gama` \(did you mean `gamma`\?\); valid "
+                                        r"arguments: gamma, every, schedule"):  # fmt: skip
+        R1(gama=5)
+    with pytest.raises(TypeError, match=r"WGANGP: unexpected argument `lambda_`; valid arguments: weight"):
+        WGANGP(lambda_=10)

@@ -161,7 +161,11 @@ class ImageDataModule(BaseDataModule):
             self.train_dataset = dataset
         world = world_size()  # under DDP each process takes batch_size of one global batch
         if self.batch_size * world > self.num_samples:
-            got = f"{self.batch_size}" if world == 1 else f"{self.batch_size} × {world} processes"
+            got = (
+                f"{self.batch_size}"
+                if world == 1
+                else f"{self.batch_size} × {world} processes = {self.batch_size * world}"
+            )
             raise ValueError(
                 f"Expected `batch_size` (per process) × processes to be at most the dataset size "
                 f"{self.num_samples} (batches are full, drop_last=True), got {got}"

@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from conftest import compose_config
 from lightning_r1.app import train
@@ -71,6 +73,20 @@ CASES: dict[str, list[str]] = {
     "skip_nan_on_one_rank": [*TOY, *FLOAT64, "gan.skip_nonfinite=true", *NAN_PROBE],
     "stop_nan_on_one_rank": [*TOY, *FLOAT64, *NAN_PROBE],
     "images_auto_gamma": [*IMAGES, *FLOAT64, "regularizer.r1.gamma=auto", "gan.ema_half_life_images=32"],
+    # 12 images: 8 per process passes a per-process check, but the global batch of 16 does not fit (both must refuse)
+    "global_batch_over_dataset": [
+        "dataset=image_folder",
+        "dataset.root=${run_dir}/../twelve_images",
+        "dataset.resolution=16",
+        "dataset.channels=1",
+        "dataset.num_workers=0",
+        "model=resnet",
+        "model.width=4",
+        "model.nf_max=8",
+        "gan.latent_dim=8",
+        "iterations=2",
+        "metrics=none",
+    ],  # fmt: skip
     "resumed_r1": [*TOY, *FLOAT64, "regularizer=r1", "regularizer.r1.gamma=1"],  # stopped at 3, resumed to 6
     "bf16": [*TOY, "trainer.precision=bf16-mixed", "regularizer=[r1,r2]"],
     "bf16_reference_float32": [*TOY, "trainer.precision=32-true", "regularizer=[r1,r2]"],
@@ -89,8 +105,18 @@ def overrides_for(case: str, world: int, run_dir: Path) -> list[str]:
     return [*CASES[case], *scale, *digest]
 
 
+def write_images(directory: Path, count: int) -> None:
+    """``count`` small grey PNGs (the same on every process: written once, by whoever comes first)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        path = directory / f"{i:02d}.png"
+        if not path.exists():
+            Image.fromarray(np.full((16, 16), 10 * i, dtype=np.uint8)).save(path)
+
+
 def main(out_dir: str, world: int, cases: list[str]) -> None:
     torch.set_num_threads(1)
+    write_images(Path(out_dir) / f"world{world}" / "twelve_images", 12)
     for case in cases:
         run_dir = Path(out_dir) / f"world{world}" / case
         overrides = overrides_for(case, world, run_dir)
@@ -102,7 +128,10 @@ def main(out_dir: str, world: int, cases: list[str]) -> None:
                 train(compose_config([*overrides, "iterations=3"], first))
                 overrides.append(f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}")
             train(compose_config(overrides, run_dir))
-        except NonFiniteLossError as err:  # every process must stop, at the same step, and say why
+        except (
+            NonFiniteLossError,
+            ValueError,
+        ) as err:  # every process must stop, at the same step, and say why
             rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
             (run_dir / f"error_rank{rank}.json").write_text(json.dumps({"message": str(err)}))
 
