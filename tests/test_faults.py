@@ -26,7 +26,7 @@ from PIL import Image
 from conftest import REPO_ROOT, TOY, compose_config
 from lightning_r1 import GAN
 from lightning_r1.app import train
-from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint
+from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary
 from lightning_r1.data import ImageFolderDataModule, Ring8DataModule
 from lightning_r1.errors import CheckpointError, ConfigError, is_bad_input
 from lightning_r1.metrics import MetricsSetupError
@@ -360,10 +360,12 @@ def test_a_skipped_step_does_not_stop_periodic_checkpoints(tmp_path: Path) -> No
 def test_ctrl_c_stops_at_the_next_boundary_and_that_checkpoint_resumes_exactly(tmp_path: Path) -> None:
     last = tmp_path / "last.ckpt"
     gan = toy_gan(d_at=3, kind="g_step", action=send_sigint)  # a real SIGINT during the G step of iteration 3
+    callbacks = [PreemptionCheckpoint(last), RunSummary(tmp_path / "summary.json")]
     with pytest.raises(SystemExit):  # Lightning ends a KeyboardInterrupt with sys.exit(1)
-        toy_trainer(tmp_path, [PreemptionCheckpoint(last)]).fit(
-            gan, datamodule=Ring8DataModule(batch_size=16)
-        )
+        toy_trainer(tmp_path, callbacks).fit(gan, datamodule=Ring8DataModule(batch_size=16))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["error"] == "interrupted by Ctrl+C (KeyboardInterrupt) at iteration 3"
     saved = torch.load(last, weights_only=True)
     assert saved["lightning_r1"]["iteration"] == 3 and gan.iteration == 3  # iteration 3 was finished, not cut
     resumed = toy_gan()

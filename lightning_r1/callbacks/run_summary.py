@@ -72,7 +72,7 @@ def failure_reason(exception: BaseException, pl_module: L.LightningModule | None
     if isinstance(exception, SIGTERMException | KeyboardInterrupt):
         how = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl+C (KeyboardInterrupt)"
         where = f" at iteration {int(getattr(pl_module, 'iteration', 0))}" if pl_module is not None else ""
-        return f"interrupted by {how}{where}; resume with ckpt_path=<run_dir>/checkpoints/last.ckpt"
+        return f"interrupted by {how}{where}"
     return f"{type(exception).__name__}: {one_line(exception)}"
 
 
