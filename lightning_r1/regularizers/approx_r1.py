@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from lightning_r1.distributed import randn_like_for_rank, rank_and_world
+from lightning_r1.functional import finite_difference_sq_norm
 from lightning_r1.regularizers.base import check_non_negative
-from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, logits
+from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 from lightning_r1.regularizers.r1 import R1
 
 
@@ -42,6 +43,7 @@ class ApproxR1(R1):
 
     name = "approx_r1"
     needs_real_grad = False  # reuses D(real) from the adversarial forward; no input gradient
+    reads = ("real",)
 
     def __init__(
         self,
@@ -69,10 +71,9 @@ class ApproxR1(R1):
         chosen, weight = self._penalised(real.shape[0], real.device)
         base, shifted = self._logits_pair(d_pass, real[chosen], noise[chosen], chosen)
         # (D(x + σε) − D(x))² / σ² estimates ||∇_x D(x)||² (E[<g, ε>²] = ||g||² for ε ~ N(0, I))
-        diff = shifted - base
-        diff = diff.float() if diff.dtype in (torch.float16, torch.bfloat16) else diff
-        values = torch.zeros(real.shape[0], device=real.device, dtype=diff.dtype)
-        values[chosen] = weight * diff.square() / self.sigma**2
+        estimate = finite_difference_sq_norm(base, shifted, self.sigma)
+        values = torch.zeros(real.shape[0], device=real.device, dtype=estimate.dtype)
+        values[chosen] = weight * estimate
         return values
 
     def _penalised(self, n: int, device: torch.device) -> tuple[Tensor, float]:
@@ -102,6 +103,6 @@ class ApproxR1(R1):
         device_type = real.device.type
         if torch.is_autocast_enabled(device_type):
             with torch.autocast(device_type=device_type, enabled=False):
-                both = logits(d_pass.discriminator, torch.cat([real, shifted]).float())
+                both = d_pass.logits_of(torch.cat([real, shifted]).float(), rows=torch.cat([chosen, chosen]))
             return both.chunk(2)
-        return d_pass.d_real[chosen], logits(d_pass.discriminator, shifted)
+        return d_pass.d_real[chosen], d_pass.logits_of(shifted, rows=chosen)

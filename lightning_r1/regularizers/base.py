@@ -72,6 +72,8 @@ class Regularizer(L.Callback):
     needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
     needs_fake_grad: bool = False
     adds_penalty: bool = True  # False for input transforms such as instance noise
+    reads: tuple[str, ...] = ("real", "fake")  # logits the penalty reads from the step's D pass
+    needs_fake_batch: bool = False  # uses the fake batch without reading its logits (interpolates)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Regularizer:
         check_argument_names(cls, kwargs)
@@ -132,14 +134,30 @@ class Regularizer(L.Callback):
         strength = self.strength_at(self.iteration if iteration is None else iteration)
         return self.coefficient * strength * self.per_sample(d_pass).mean()
 
-    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    def __call__(
+        self, discriminator: nn.Module, real: Tensor, fake: Tensor | None = None, *extra: object
+    ) -> Tensor:
         """Plain-callable use in any training loop: the weighted scalar penalty for this batch.
 
-        Runs D on ``real`` and ``fake`` itself; lazy scheduling (``every``) is the callback's job and not applied
-        here. The result keeps its graph: add it to your D loss and call backward.
+        Runs D itself, only on what the penalty reads (R1: the real batch; R2: the fake one; WGAN-GP: the
+        interpolates), with ``extra`` passed through as D's other inputs (``D(x, labels)``; labels are never
+        differentiated). Lazy scheduling (``every``) is the callback's job and not applied here. The result keeps
+        its graph: add it to your D loss and call backward. For a D call of any other shape, use
+        :mod:`lightning_r1.functional`.
         """
+        needs_fake = "fake" in self.reads or self.needs_fake_batch
+        if fake is None and needs_fake:
+            raise ValueError(
+                f"{type(self).__name__} needs the fake batch: call it as ({{D}}, real, fake, ...)"
+            )
         d_pass = DiscriminatorPass.forward(
-            discriminator, real, fake, real_grad=self.needs_real_grad, fake_grad=self.needs_fake_grad
+            discriminator,
+            real,
+            fake,
+            real_grad=self.needs_real_grad,
+            fake_grad=self.needs_fake_grad,
+            extra=extra,
+            sides=self.reads,
         )
         return self.penalty(d_pass)
 

@@ -9,24 +9,17 @@ Mescheder et al. (2018, §3.2) show WGAN-GP does not make the Dirac-GAN converge
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from lightning_r1.distributed import rand_for_rank
+from lightning_r1.functional import input_gradient_sq_norm, interpolate
 from lightning_r1.regularizers.base import Regularizer
-from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm, logits
-
-
-def interpolate(real: Tensor, fake: Tensor) -> Tensor:
-    """x̂_i = eps_i·real_i + (1 − eps_i)·fake_i with one eps_i ~ U[0, 1] per sample, as a leaf requiring grad."""
-    eps = rand_for_rank(real.shape[0], *(1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    return torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
+from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 
 
 def interpolate_sq_norm(d_pass: DiscriminatorPass) -> Tensor:
     """||∇_x̂ D(x̂_i)||² per sample; needs its own D forward on the interpolates."""
     x_hat = interpolate(d_pass.real, d_pass.fake)
-    return input_gradient_sq_norm(logits(d_pass.discriminator, x_hat), x_hat, grad_scale=d_pass.grad_scale)
+    return input_gradient_sq_norm(d_pass.logits_of(x_hat), x_hat, grad_scale=d_pass.grad_scale)
 
 
 class WGANGP(Regularizer):
@@ -42,6 +35,8 @@ class WGANGP(Regularizer):
 
     name = "wgan_gp"
     strength_name = "weight"
+    reads = ()  # its own D forward on the interpolates: the plain callable runs no other
+    needs_fake_batch = True
 
     def __init__(
         self,

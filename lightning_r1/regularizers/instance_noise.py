@@ -47,6 +47,7 @@ class InstanceNoise(Regularizer):
     name = "instance_noise"
     strength_name = "sigma"
     adds_penalty = False  # nothing joins the D loss; the GAN only calls perturb()
+    reads = ()
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ class R1(Regularizer):
     coefficient = 0.5
     allows_auto = True
     needs_real_grad = True
+    reads = ("real",)
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class R2(R1):
     name = "r2"
     needs_real_grad = False
     needs_fake_grad = True
+    reads = ("fake",)
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
         return d_pass.sq_norm("fake")
