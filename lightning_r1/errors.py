@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 BAD_INPUT_EXIT_CODE = 2
@@ -85,3 +86,13 @@ def mark_bad_input(err: BaseException) -> BaseException:
 def is_bad_input(err: BaseException) -> bool:
     """A :class:`ConfigError`, or an error the app marked as raised before the first training step."""
     return isinstance(err, ConfigError) or bool(getattr(err, "lightning_r1_bad_input", False))
+
+
+def zip_problem(path: Path) -> str | None:
+    """Why ``path`` is not an intact ``torch.save`` zip archive, or ``None`` when it is."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        return f"not a complete archive: {err}"
+    return None if bad is None else f"checksum mismatch in {bad}"

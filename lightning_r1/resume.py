@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_r1.errors import CheckpointError, one_line
+from lightning_r1.errors import CheckpointError, one_line, zip_problem
 
 CONFIG_KEY = "lightning_r1_config"  # the composed config (YAML text) inside every checkpoint the app writes
 
@@ -55,6 +55,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"ckpt_path: expected an existing checkpoint file, got {path} (no such file)")
     if not path.is_file():
         raise CheckpointError(f"ckpt_path: expected a checkpoint file, got {path} (not a regular file)")
+    damage = zip_problem(path)  # torch.save archives carry a CRC per record: flipped bytes show up here
+    if damage is not None:
+        raise CheckpointError(
+            f"ckpt_path: expected a readable checkpoint, got {path}, which is not one (truncated or damaged: {damage})"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - whatever torch says, the file cannot be resumed from

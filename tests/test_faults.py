@@ -95,6 +95,14 @@ def test_missing_and_bitflipped_checkpoints_are_one_line(toy_run: Path, make_cfg
     flipped.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=f"got {flipped}, which is not one"):
         train(make_cfg([*TOY, "iterations=8", f"ckpt_path={flipped}"], name="b"))
+    one_flip = bytearray((toy_run / "checkpoints" / "iter_3.ckpt").read_bytes())
+    middle = len(one_flip) // 2  # inside some tensor's bytes: torch.load alone would not notice
+    one_flip[middle] ^= 0x01
+    flipped.write_bytes(bytes(one_flip))
+    with pytest.raises(
+        CheckpointError, match=f"got {flipped}, which is not one .truncated or damaged: checksum"
+    ):
+        train(make_cfg([*TOY, "iterations=8", f"ckpt_path={flipped}"], name="c"))
 
 
 # ---- 2. a checkpoint of another set-up --------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from lightning_r1.errors import zip_problem
 
 DEFAULT_CACHE_DIR = "~/.cache/lightning_r1/fidelity"
 
@@ -136,13 +137,3 @@ def discard_damaged(
             pass  # another run removed it first
         damaged.append((path, reason))
     return damaged
-
-
-def zip_problem(path: Path) -> str | None:
-    """Why ``path`` is not an intact ``torch.save`` zip archive, or ``None`` when it is."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        return f"not a complete archive: {err}"
-    return None if bad is None else f"checksum mismatch in {bad}"
