@@ -3,7 +3,8 @@
 One *iteration* is one generator update, preceded by ``d_steps`` discriminator updates (one per training batch).
 Regularizers are Lightning callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step
 they add their penalty to the D loss, computed from the same D forward as the adversarial loss.
-Step values (``train/*``, ``iteration``) reach Lightning only on its logging steps (``Trainer(log_every_n_steps)``).
+Step values (``train/*``, ``iteration``) are in ``trainer.callback_metrics`` after every batch and reach the loggers on
+Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lightning_r1.step_logging``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.base import apply_lazy_correction
 from lightning_r1.regularizers.discriminator_pass import logits
 from lightning_r1.sampling import SamplingMixin
-from lightning_r1.step_logging import StepLoggingMixin, publish
+from lightning_r1.step_logging import StepMetrics, publish
 from lightning_r1.training_state import (
     NonFiniteLossError,
     ResumableProgressMixin,
@@ -41,7 +42,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningModule):
+class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -62,6 +63,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
             (``train/nonfinite_skips``) instead of stopping with :class:`NonFiniteLossError`.
         compile: ``torch.compile`` G, and D for the passes that need no double backward (R1/R2's penalised batch
             runs D eagerly: torch.compile cannot differentiate twice). ``compile_kwargs`` go to ``torch.compile``.
+        epoch_means: also publish ``train/<key>_epoch``, the mean over each epoch (as ``self.log(on_epoch=True)``).
 
     Raises:
         ValueError: on an unknown loss or update rule, or a non-positive size/count.
@@ -87,6 +89,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         skip_nonfinite: bool = False,
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
+        epoch_means: bool = False,
     ) -> None:
         super().__init__()
         check_positive_int("latent_dim", latent_dim)
@@ -121,6 +124,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         self.images_seen = 0  # real images consumed by generator updates (for the EMA ramp-up)
         self.d_step_in_iteration = 0
         self._shapes_checked = False
+        self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
 
     # ---- set-up --------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -175,6 +179,12 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         )
         self._shapes_checked = True
 
+    def on_train_epoch_end(self) -> None:
+        self.step_metrics.end_epoch(self.trainer)
+
+    def on_train_end(self) -> None:
+        self.step_metrics.end_training(self.trainer)
+
     # ---- one training batch --------------------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.iterations is not None and self.iteration >= self.iterations:
@@ -185,7 +195,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, tuple | list) else batch
         self._train_on(real)
-        self._flush_step_logs(progress_bar=("train/g_loss",))
+        self.step_metrics.end_batch(self.trainer)
 
     def _train_on(self, real: Tensor) -> None:
         """One D step, followed by the G step and the EMA update when this batch completes an iteration."""
@@ -254,7 +264,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         if not self.skip_nonfinite:
             raise NonFiniteLossError.from_terms(self.iteration, loss, terms)
         self.nonfinite_skips += 1
-        self._log_step({"train/nonfinite_skips": float(self.nonfinite_skips)})
+        self.step_metrics.record({"train/nonfinite_skips": float(self.nonfinite_skips)})
         return False
 
     def _generate(self, n: int) -> Tensor:
@@ -307,7 +317,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
             }
             publish(self.trainer, self, {f"train/grad_norm_{side}": value for side, value in norms.items()})
         logs = {k: v.detach() for k, v in logs.items()}
-        self._log_step(logs)
+        self.step_metrics.record(logs)
         return total, logs
 
     def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -319,7 +329,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
             )
         g_loss = self.loss.g_loss(d_fake, d_real)
         logs = {"train/g_loss": g_loss.detach()}
-        self._log_step(logs)
+        self.step_metrics.record(logs)
         return g_loss, logs
 
     def _diagnostics_due(self) -> bool:
@@ -336,7 +346,7 @@ class GAN(SamplingMixin, StepLoggingMixin, ResumableProgressMixin, L.LightningMo
         update_ema(self.generator_ema, self.generator, beta)
         for reg in self.regularizers:
             reg.iteration = self.iteration
-        self._log_step({"iteration": float(self.iteration)})
+        self.step_metrics.record({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
 

@@ -1,12 +1,20 @@
-"""StepLoggingMixin: a LightningModule's per-step values, handed to Lightning only on its logging steps.
+"""Step values of the GAN (``train/*``) for callbacks, loggers and the progress bar, without ``self.log``'s cost.
 
-Lightning passes step values to the loggers every ``Trainer(log_every_n_steps=...)`` batches and drops the values
-of the steps in between, yet each ``self.log`` call still costs about 0.7 ms of bookkeeping (measured in
-docs/benchmarks.md: five calls per iteration were most of the framework's overhead over a plain PyTorch loop).
-So the GAN keeps the latest value of each key and calls ``log_dict`` once, on the batches where Lightning logs.
+``self.log`` costs about 0.7 ms of Lightning bookkeeping per call (docs/benchmarks.md: five calls per iteration were
+most of the framework's overhead over a plain PyTorch loop), and Lightning passes step values to the loggers only
+every ``Trainer(log_every_n_steps)`` batches anyway. So :class:`StepMetrics` hands the values over itself:
 
-Values measured only now and then (gradient-norm diagnostics, FID, mode metrics) go through :func:`publish`
-instead: Lightning's step logging would drop them on a non-logging step, or repeat them on every later row.
+- to ``trainer.callback_metrics`` after **every** batch (a dict update): a user's ``ModelCheckpoint(monitor=...)``,
+  ``EarlyStopping``, sweeper objective or own callback always reads the current step's value, whatever the
+  user's ``log_every_n_steps`` or stop condition, and at the end of fit;
+- to the loggers and the progress bar on Lightning's logging steps, and once more at the end of training with
+  whatever was not logged yet (a run ended by ``limit_train_batches`` or ``max_epochs`` included);
+- with ``epoch_means=True``, as ``<key>_epoch`` means at each epoch's end, as ``self.log(on_epoch=True)`` would.
+
+Values measured only now and then (gradient-norm diagnostics, FID, mode metrics) go through :func:`publish`: one
+row each, at the iteration they were taken. This module is the one place that writes into Lightning's logger
+connector (private attributes, with public fallbacks): Lightning has no public call for "these are this step's
+metrics" other than ``self.log``.
 """
 
 from __future__ import annotations
@@ -18,6 +26,41 @@ import torch
 from torch import Tensor
 
 
+# ---- the three destinations -------------------------------------------------------------------------------------
+def to_callback_metrics(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
+    """Latest values where callbacks read them (``trainer.callback_metrics``)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    # the private dict: the public property first recomputes everything logged through self.log on each access
+    target = getattr(connector, "_callback_metrics", None)
+    target = trainer.callback_metrics if target is None else target
+    target.update({key: as_tensor(value) for key, value in values.items()})
+
+
+def to_progress_bar(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
+    connector = getattr(trainer, "_logger_connector", None)
+    target = getattr(connector, "_progress_bar_metrics", None)
+    target = trainer.progress_bar_metrics if target is None else target
+    target.update({key: float(value) for key, value in values.items()})
+
+
+def to_loggers(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
+    """One row for every logger, at the step Lightning's own rows use (batches so far)."""
+    step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is not None and hasattr(connector, "log_metrics"):
+        connector.log_metrics(
+            dict(values), step=step
+        )  # Lightning's: floats, the epoch column, logged_metrics
+        return
+    row = {key: float(value) for key, value in values.items()}
+    for logger in trainer.loggers:
+        logger.log_metrics(row, step=step)
+
+
+def as_tensor(value: Tensor | float) -> Tensor:
+    return value.detach() if isinstance(value, Tensor) else torch.tensor(float(value))
+
+
 def publish(
     trainer: L.Trainer,
     pl_module: L.LightningModule,
@@ -25,48 +68,86 @@ def publish(
     in_batch_hook: bool = True,
     prog_bar: Iterable[str] = (),
 ) -> None:
-    """Send ``metrics`` to every logger now, at this batch's step (with the module's ``iteration``), and to
-    ``trainer.callback_metrics`` (checkpoint monitors, run summary, sweep objectives) and the progress bar."""
-    if in_batch_hook:
-        for key, value in metrics.items():  # logger=False: the loggers get the row below, once
-            shown = key in prog_bar
-            pl_module.log(
-                key, value, on_step=True, on_epoch=False, prog_bar=shown, logger=False, batch_size=1
-            )
-    else:  # self.log is not allowed in on_train_end
-        trainer.callback_metrics.update({key: torch.tensor(value) for key, value in metrics.items()})
-    # the step Lightning's own logging uses (batches so far), so these rows line up with the train/* rows
-    step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
+    """Send a measurement (diagnostics, FID, mode metrics) now: to ``trainer.callback_metrics``, the progress bar
+    (keys in ``prog_bar``) and one logger row with the module's ``iteration``.
+
+    ``in_batch_hook`` is kept for callers written against the earlier signature; every hook is served alike.
+    """
+    del in_batch_hook
+    to_callback_metrics(trainer, metrics)
+    shown = {key: value for key, value in metrics.items() if key in set(prog_bar)}
+    if shown:
+        to_progress_bar(trainer, shown)
     iteration = getattr(pl_module, "iteration", None)
-    row = metrics if iteration is None else {**metrics, "iteration": float(iteration)}
-    for logger in trainer.loggers:
-        logger.log_metrics(row, step=step)
+    to_loggers(trainer, metrics if iteration is None else {**metrics, "iteration": float(iteration)})
 
 
-class StepLoggingMixin:
-    """``_log_step`` keeps values; ``_flush_step_logs`` (once at the end of each training batch) logs them when due."""
+# ---- the GAN's step values --------------------------------------------------------------------------------------
+class StepMetrics:
+    """The latest ``train/*`` values of a module, handed on as the module docstring says.
 
-    def _log_step(self, values: dict[str, Tensor | float]) -> None:
-        """Keep the latest value of each key until Lightning's next logging step."""
-        pending = self.__dict__.setdefault("_pending_step_logs", {})
-        pending.update(values)
+    Args:
+        progress_bar: keys also shown on the progress bar (on logging steps).
+        epoch_means: also keep running sums and publish ``<key>_epoch`` means at each epoch's end.
+    """
 
-    def _logging_due(self) -> bool:
-        """True on the batches whose step values Lightning passes to the loggers (and on the last batch)."""
-        trainer = self.trainer
-        if trainer.log_every_n_steps == 0:
-            return True  # Lightning logs no step values; keep the progress bar and the summary fed
-        # Lightning's own test (a private attribute, hence the fallbacks), so the two never disagree
-        connector = getattr(trainer, "_logger_connector", None)
-        return bool(getattr(connector, "should_update_logs", True)) or trainer.should_stop
+    def __init__(self, progress_bar: Iterable[str] = ("train/g_loss",), epoch_means: bool = False) -> None:
+        self.progress_bar = tuple(progress_bar)
+        self.epoch_means = epoch_means
+        self.latest: dict[str, Tensor | float] = {}
+        self.unlogged: dict[str, Tensor | float] = {}
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
 
-    def _flush_step_logs(self, progress_bar: tuple[str, ...] = ()) -> None:
-        """Log the kept values if this batch is a logging step; ``progress_bar`` keys also go to the bar."""
-        pending = self.__dict__.get("_pending_step_logs")
-        if not pending or not self._logging_due():
+    def record(self, values: dict[str, Tensor | float]) -> None:
+        """Keep ``values`` as this step's (a value recorded twice in a batch keeps the later one)."""
+        self.latest.update(values)
+        self.unlogged.update(values)
+        if self.epoch_means:
+            for key, value in values.items():
+                self.sums[key] = self.sums.get(key, 0.0) + as_tensor(value).float()
+                self.counts[key] = self.counts.get(key, 0) + 1
+
+    def end_batch(self, trainer: L.Trainer) -> None:
+        """Once at the end of each training batch."""
+        if not self.latest:
             return
-        for prog_bar in (False, True):
-            chosen = {key: value for key, value in pending.items() if (key in progress_bar) == prog_bar}
-            if chosen:
-                self.log_dict(chosen, on_step=True, on_epoch=False, prog_bar=prog_bar)
-        pending.clear()
+        to_callback_metrics(trainer, self.latest)
+        if self.epoch_means:  # the epoch's mean so far: complete when any on_train_epoch_end hook reads it
+            to_callback_metrics(trainer, self._means())
+        if logging_step(trainer) and self.unlogged:
+            self._log(trainer)
+
+    def end_epoch(self, trainer: L.Trainer) -> None:
+        """Log the epoch's means (one row) and start the next epoch's sums."""
+        if self.epoch_means and self.sums:
+            to_loggers(trainer, self._means())
+        self.sums.clear()
+        self.counts.clear()
+
+    def _means(self) -> dict[str, Tensor]:
+        return {f"{key}_epoch": total / self.counts[key] for key, total in self.sums.items()}
+
+    def end_training(self, trainer: L.Trainer) -> None:
+        """Log what the last logging step did not (a run that stopped between two of them)."""
+        if self.unlogged:
+            self._log(trainer)
+
+    def _log(self, trainer: L.Trainer) -> None:
+        row = dict(self.unlogged)
+        if "iteration" in self.latest:  # every row says which iteration it belongs to
+            row.setdefault("iteration", self.latest["iteration"])
+        to_loggers(trainer, row)
+        shown = {key: value for key, value in self.unlogged.items() if key in self.progress_bar}
+        if shown:
+            to_progress_bar(trainer, shown)
+        self.unlogged = {}
+
+
+def logging_step(trainer: L.Trainer) -> bool:
+    """True on the batches whose step values Lightning would pass to the loggers, and on the last batch."""
+    if trainer.log_every_n_steps == 0:
+        return False
+    # Lightning's own test (a private attribute, hence the fallback), so the two never disagree
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True)) or trainer.should_stop

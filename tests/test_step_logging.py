@@ -1,4 +1,5 @@
-"""The GAN hands step values to Lightning only on its logging steps, and those values are the current step's."""
+"""Step values: in ``trainer.callback_metrics`` after every batch, in the loggers on Lightning's logging steps and at
+the end, never through ``self.log`` (its bookkeeping was most of the framework's overhead)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ from lightning_r1.models.mlp import build_mlp
 
 
 class CountLogCalls(L.Callback):
-    """Records, per training batch, how many values the module passed to ``self.log``."""
+    """Records, per training batch, how many times the module called ``self.log`` and what a callback reads."""
 
     def __init__(self) -> None:
         self.per_batch: list[int] = []
+        self.seen: list[dict[str, float]] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
         pl_module.log_calls = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         self.per_batch.append(pl_module.log_calls)
+        read = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        latest = {k: float(v) for k, v in pl_module.step_metrics.latest.items() if k.startswith("train/")}
+        self.seen.append({"read": read, "latest": latest, "iteration": pl_module.iteration})
 
 
 class LogCountingGAN(GAN):
@@ -57,21 +62,74 @@ def run(
     return rows, counter
 
 
-def test_log_is_called_only_on_logging_steps_and_the_last(tmp_path: Path) -> None:
-    _, counter = run(tmp_path, log_every=4, iterations=9)
-    logged_batches = [i + 1 for i, calls in enumerate(counter.per_batch) if calls]
-    assert logged_batches == [4, 8, 9]  # Lightning's logging steps, then the final batch (should_stop)
-    assert all(
-        calls >= 5 for calls in counter.per_batch if calls
-    )  # d_loss, d_real, d_fake, r1, g_loss, iteration
+def test_no_self_log_and_callbacks_read_every_steps_values(tmp_path: Path) -> None:
+    rows, counter = run(tmp_path, log_every=4, iterations=9)
+    assert counter.per_batch == [0] * 9  # Lightning's self.log bookkeeping is never paid
+    for step in counter.seen:  # what a callback reads at on_train_batch_end is this batch's value
+        assert (
+            step["read"] == step["latest"]
+            and {"train/d_loss", "train/g_loss", "train/r1"} <= step["read"].keys()
+        )
+    assert [row["step"] for row in rows] == ["3", "7", "8"]  # Lightning's logging steps, then the final batch
+
+
+def test_values_reach_callback_metrics_and_loggers_in_a_users_own_trainer(tmp_path: Path) -> None:
+    """Lightning's defaults (log_every_n_steps=50) and a run ended by limit_train_batches: train/* must still be
+    in callback_metrics at the end of fit, and the loggers get the last values."""
+    torch.manual_seed(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=16, layers=2)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0)
+    trainer = L.Trainer(callbacks=[R1(1.0)], logger=CSVLogger(tmp_path, name="own", version=0), max_epochs=2,
+                        limit_train_batches=20, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=16))
+    assert {
+        "train/d_loss",
+        "train/g_loss",
+        "train/r1",
+        "train/d_real",
+        "train/d_fake",
+    } <= trainer.callback_metrics.keys()
+    assert float(trainer.callback_metrics["train/r1"]) == pytest.approx(
+        float(gan.step_metrics.latest["train/r1"])
+    )
+    with open(tmp_path / "own" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[-1]["iteration"] == "40.0" and rows[-1]["train/r1"]  # the end of fit is logged
+
+
+def test_epoch_means_are_published_like_on_epoch_logging(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=16, layers=2)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0, epoch_means=True)
+
+    class Collect(L.Callback):
+        values: list[float] = []
+        means: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:  # noqa: ANN001, ANN002
+            self.values.append(float(pl_module.step_metrics.latest["train/d_loss"]))
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            self.means.append(float(trainer.callback_metrics["train/d_loss_epoch"]))
+
+    collect = Collect()
+    trainer = L.Trainer(callbacks=[collect], logger=False, max_epochs=2, limit_train_batches=5,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu")  # fmt: skip
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=16))
+    expected = [sum(collect.values[:5]) / 5, sum(collect.values[5:]) / 5]
+    assert collect.means == pytest.approx(expected, rel=1e-6)
 
 
 def assert_same_as_every_step_run(sparse: list[dict], every_step: list[dict]) -> None:
-    by_step = {row["step"]: row for row in every_step}
+    """Each value of a sparse row is the latest one the every-step run had logged by that step (values are logged
+    once, at the first logging step after they were measured, never repeated on later rows)."""
     for row in sparse:
         for key in ("train/d_loss", "train/g_loss", "train/r1", "iteration"):
             if row.get(key):
-                assert float(row[key]) == pytest.approx(float(by_step[row["step"]][key]), rel=1e-6), key
+                history = [r[key] for r in every_step if int(r["step"]) <= int(row["step"]) and r.get(key)]
+                assert float(row[key]) == pytest.approx(float(history[-1]), rel=1e-6), (key, row["step"])
 
 
 def test_logged_values_are_those_of_their_own_step(tmp_path: Path) -> None:
@@ -84,7 +142,7 @@ def test_logged_values_are_those_of_their_own_step(tmp_path: Path) -> None:
 def test_d_only_batches_keep_their_values_for_the_next_logging_step(tmp_path: Path) -> None:
     every_step, _ = run(tmp_path, log_every=1, iterations=3, d_steps=3)
     rows, counter = run(tmp_path, log_every=2, iterations=3, d_steps=3)  # 9 batches; G steps on 3, 6, 9
-    assert [i + 1 for i, calls in enumerate(counter.per_batch) if calls] == [2, 4, 6, 8, 9]
+    assert [row["step"] for row in rows] == ["1", "3", "5", "7", "8"]
     assert [row["iteration"] for row in rows] == [
         "",
         "1.0",
