@@ -24,6 +24,7 @@ from lightning_r1.metrics import MetricsSetupError, ModeMetrics
 from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 # The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
@@ -156,8 +157,10 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
         skip_nonfinite=cfg.gan.skip_nonfinite,
         compile=cfg.gan.compile,
     )
-    if cfg.get("ckpt_path"):  # a damaged file or another set-up: one line now, not a traceback from fit
-        check_resumable(cfg.ckpt_path, cfg, gan)
+    if cfg.get("ckpt_path") and str(cfg.ckpt_path) not in LIGHTNING_CKPT_NAMES:
+        check_resumable(
+            cfg.ckpt_path, cfg, gan
+        )  # a damaged file or another set-up: one line, not a traceback
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=build_callbacks(cfg, run_dir, datamodule, started),
