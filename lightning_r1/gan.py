@@ -39,6 +39,7 @@ from lightning_r1.training_state import (
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 UPDATES = ("alternating", "simultaneous")
 
 
@@ -64,6 +65,10 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         compile: ``torch.compile`` G, and D for the passes that need no double backward (R1/R2's penalised batch
             runs D eagerly: torch.compile cannot differentiate twice). ``compile_kwargs`` go to ``torch.compile``.
         epoch_means: also publish ``train/<key>_epoch``, the mean over each epoch (as ``self.log(on_epoch=True)``).
+        lr_scheduler_g, lr_scheduler_d: factories ``optimizer -> LRScheduler`` (e.g. a partial of
+            ``torch.optim.lr_scheduler.StepLR``). Manual optimization means Lightning steps no scheduler: the GAN
+            steps each once per iteration (generator update), after the G step; ``step_size``-like arguments
+            count iterations. Their state is checkpointed by Lightning.
 
     Raises:
         ValueError: on an unknown loss or update rule, or a non-positive size/count.
@@ -90,6 +95,8 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
         epoch_means: bool = False,
+        lr_scheduler_g: SchedulerFactory | None = None,
+        lr_scheduler_d: SchedulerFactory | None = None,
     ) -> None:
         super().__init__()
         check_positive_int("latent_dim", latent_dim)
@@ -100,7 +107,17 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
             raise ValueError(f"Expected `update` to be one of {list(UPDATES)}, got {update!r}")
         if update == "simultaneous" and d_steps != 1:
             raise ValueError(f"Expected `d_steps` = 1 with update='simultaneous', got {d_steps}")
-        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "optimizer_g", "optimizer_d"])
+        self.save_hyperparameters(
+            ignore=[
+                "generator",
+                "discriminator",
+                "loss",
+                "optimizer_g",
+                "optimizer_d",
+                "lr_scheduler_g",
+                "lr_scheduler_d",
+            ]
+        )
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -110,6 +127,7 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.0, 0.99))
         self.optimizer_g = optimizer_g or adam
         self.optimizer_d = optimizer_d or adam
+        self.lr_scheduler_g, self.lr_scheduler_d = lr_scheduler_g, lr_scheduler_d
         self.d_steps, self.update, self.iterations = d_steps, update, iterations
         self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
         self.diagnostics_every = diagnostics_every
@@ -127,11 +145,14 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
 
     # ---- set-up --------------------------------------------------------------------------------------------------
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [
+    def configure_optimizers(self) -> Any:
+        optimizers = [
             self.optimizer_g(self.generator.parameters()),
             self.optimizer_d(self.discriminator.parameters()),
         ]
+        factories = (self.lr_scheduler_g, self.lr_scheduler_d)
+        schedulers = [make(opt) for make, opt in zip(factories, optimizers, strict=True) if make is not None]
+        return (optimizers, schedulers) if schedulers else optimizers
 
     @property
     def regularizers(self) -> list[Regularizer]:
@@ -344,6 +365,10 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         self.images_seen += global_batch
         beta = ema_beta(global_batch, self.images_seen, self.ema_half_life_images, self.ema_rampup)
         update_ema(self.generator_ema, self.generator, beta)
+        if self.lr_scheduler_g is not None or self.lr_scheduler_d is not None:
+            schedulers = self.lr_schedulers()
+            for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+                scheduler.step()  # once per iteration (manual optimization: Lightning steps none)
         for reg in self.regularizers:
             reg.iteration = self.iteration
         self.step_metrics.record({"iteration": float(self.iteration)})

@@ -2,8 +2,17 @@
 
 from lightning_r1.callbacks.iteration_checkpoint import IterationCheckpoint
 from lightning_r1.callbacks.preemption import PreemptionCheckpoint
+from lightning_r1.callbacks.progress import IterationProgressBar, IterationRichProgressBar
 from lightning_r1.callbacks.run_summary import RunSummary
 from lightning_r1.callbacks.sample_grid import SampleGrid
 from lightning_r1.callbacks.trajectory import TrajectoryRecorder
 
-__all__ = ["IterationCheckpoint", "PreemptionCheckpoint", "RunSummary", "SampleGrid", "TrajectoryRecorder"]
+__all__ = [
+    "IterationCheckpoint",
+    "IterationProgressBar",
+    "IterationRichProgressBar",
+    "PreemptionCheckpoint",
+    "RunSummary",
+    "SampleGrid",
+    "TrajectoryRecorder",
+]
