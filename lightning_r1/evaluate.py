@@ -1,0 +1,116 @@
+"""Evaluate a trained checkpoint: FID (KID, IS, precision/recall) of its EMA generator, or mode metrics on 2-D toys.
+
+    python -m lightning_r1.evaluate ckpt_path=outputs/.../checkpoints/last.ckpt
+    python -m lightning_r1.evaluate ckpt_path=FILE metrics.num_samples=1000 metrics.kid=true trainer.accelerator=cpu
+
+The models, data and metric settings are rebuilt from the run config saved in the checkpoint, with the values given
+on the command line on top. Image data are scored by the same :class:`~lightning_r1.metrics.FidelityMetrics` the run
+used during training (same latents for the same ``metrics.seed``, same cached real statistics), 2-D mixtures by
+:class:`~lightning_r1.metrics.ModeMetrics`. Writes ``eval.json`` =
+``{"metrics": {...}, "checkpoint": "<path>", "iteration": N}`` into the run directory and prints the metrics.
+A missing or damaged checkpoint, or one without a saved config, is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_r1.errors import ConfigError, check_writable_dir
+from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, build, load_run, run_app, setup_step
+from lightning_r1.metrics import MetricsSetupError, ModeMetrics
+
+log = logging.getLogger(__name__)
+
+FIDELITY = "lightning_r1.metrics.FidelityMetrics"
+TOY_NUM_SAMPLES = 2500  # the points ModeMetrics scores during training (PacGAN's 2,500)
+
+
+def given(node: DictConfig | dict | None) -> dict[str, Any]:
+    """The values set (non-null) in an override node."""
+    if not node:
+        return {}
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def fidelity_config(run_cfg: DictConfig, overrides: dict[str, Any]) -> DictConfig:
+    """The run's ``metrics`` node (FidelityMetrics' defaults if it had none) with ``overrides`` on top."""
+    saved = run_cfg.get("metrics")
+    base = (
+        saved
+        if isinstance(saved, DictConfig) and "_target_" in saved
+        else OmegaConf.create({"_target_": FIDELITY})
+    )
+    return OmegaConf.merge(base, overrides)
+
+
+def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None) -> dict[str, float]:
+    """Metrics of ``run``'s EMA generator: mode metrics on 2-D mixtures, else FidelityMetrics' values (``{}`` when
+    the data have no feature extractor, e.g. the Dirac-GAN).
+
+    Raises:
+        MetricsSetupError: the metric cannot be computed (e.g. Inception weights missing offline).
+        ConfigError: a bad metrics value.
+    """
+    overrides = dict(metric_overrides or {})
+    gan, dm = run.gan, run.datamodule
+    view = TrainerWithData(run.trainer, dm)
+    if hasattr(dm, "modes"):  # 2-D mixtures: what ModeMetrics logs during training
+        metric = setup_step(
+            lambda: ModeMetrics(
+                every=0,
+                num_samples=overrides.get("num_samples", TOY_NUM_SAMPLES),
+                seed=overrides.get("seed", 0),
+            )
+        )
+        metric.on_fit_start(view, gan)
+        values, _ = metric.compute(gan)
+        return values
+    node = fidelity_config(run.cfg, overrides)
+    metric = setup_step(lambda: build(node, "metrics"))
+    if metric.feature_extractor == "auto" and getattr(dm, "default_feature_extractor", None) is None:
+        log.warning("evaluate: no feature extractor for dataset %r; no metrics", getattr(dm, "name", dm))
+        return {}
+    setup_step(dm.prepare_data)
+    setup_step(lambda: dm.setup("fit"))  # FidelityMetrics reads dm.train_dataset (the real images)
+    setup_step(lambda: metric.on_fit_start(view, gan))
+    return metric.compute(gan) if metric.active else {}
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """The app: rebuild the run from ``cfg.ckpt_path``, compute its metrics, write and return ``eval.json``'s content."""
+    run = load_run(
+        cfg.ckpt_path,
+        accelerator=cfg.trainer.accelerator,
+        precision=cfg.trainer.get("precision"),
+        dataset_overrides=cfg.get("dataset"),
+    )
+    overrides = given(cfg.get("metrics"))
+    if cfg.get("seed") is not None:
+        overrides.setdefault("seed", cfg.seed)
+    out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "eval.json"
+    check_writable_dir("out", out.parent)  # before the metrics are computed, not after
+    metrics = evaluate_run(run, overrides)
+    result = {"metrics": metrics, "checkpoint": str(run.checkpoint.absolute()), "iteration": run.iteration}
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)  # a reader never sees half a file
+    print(f"iteration {run.iteration}: " + ", ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
+    print(f"wrote {out}")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError, ConfigError))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""A trained run rebuilt from one of its checkpoints: config, data module and models with their weights.
+
+Shared by ``python -m lightning_r1.evaluate`` and ``python -m lightning_r1.generate``. Every checkpoint the app writes
+carries the run's composed config (``checkpoint["lightning_r1_config"]``, see :mod:`lightning_r1.resume`); the models
+are built from it as ``app.py`` builds them (``instantiate(cfg.model)``, then :class:`~lightning_r1.gan.GAN`) and the
+weights are loaded from a weights-only read of the file. Any problem with the file is one line
+(:class:`~lightning_r1.errors.CheckpointError`, exit code 2 in the apps).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lightning_r1.errors import (
+    BAD_INPUT_EXIT_CODE,
+    SETUP_ERRORS,
+    CheckpointError,
+    ConfigError,
+    is_bad_input,
+    mark_bad_input,
+    one_line,
+)
+from lightning_r1.gan import GAN
+from lightning_r1.resume import CONFIG_KEY, load_checkpoint, shape_differences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedRun:
+    """What :func:`load_run` rebuilds.
+
+    Attributes:
+        cfg: the run's composed config, as saved in the checkpoint (``dataset`` overrides applied).
+        gan: the GAN with the checkpoint's weights, in eval mode, on ``trainer``'s device and precision.
+        datamodule: the run's data module (not set up: call ``setup("fit")`` where real data is needed).
+        trainer: a Trainer used only for its device, precision and strategy (it never fits).
+        checkpoint: the checkpoint file.
+        run_dir: the run directory (the parent of the checkpoint's ``checkpoints/`` folder, else its folder).
+        iteration: generator updates the checkpoint was taken at (``None`` if it does not say).
+    """
+
+    cfg: DictConfig
+    gan: GAN
+    datamodule: L.LightningDataModule
+    trainer: L.Trainer
+    checkpoint: Path
+    run_dir: Path
+    iteration: int | None
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """``<run_dir>/checkpoints/last.ckpt`` → ``<run_dir>``; a checkpoint elsewhere → its own folder."""
+    folder = checkpoint.absolute().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def saved_config(state: dict[str, Any], path: Path) -> DictConfig:
+    """The run config a checkpoint carries.
+
+    Raises:
+        CheckpointError: there is none (a checkpoint written without the app), or it is not a run config.
+    """
+    text = state.get(CONFIG_KEY)
+    if not isinstance(text, str):
+        raise CheckpointError(
+            f"ckpt_path: expected a checkpoint written by the app (with its run config under '{CONFIG_KEY}'), "
+            f"got {path}, which has none"
+        )
+    try:
+        cfg = OmegaConf.create(text)
+    except Exception as err:  # noqa: BLE001 - whatever YAML says, the saved config is unusable
+        raise CheckpointError(
+            f"ckpt_path: expected a readable run config in {path}, got one that is damaged ({one_line(err)})"
+        ) from None
+    missing = [
+        key for key in ("model", "gan", "dataset") if not isinstance(cfg, DictConfig) or key not in cfg
+    ]
+    if missing:
+        raise CheckpointError(
+            f"ckpt_path: expected a run config with model, gan and dataset in {path}, got one without "
+            + ", ".join(missing)
+        )
+    return cfg
+
+
+def build(node: Any, key: str) -> Any:
+    """``instantiate(node)``; a rejected argument is bad input naming ``key`` (one line)."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{key}: {one_line(cause)}") from cause
+
+
+def device_trainer(accelerator: str, precision: Any) -> L.Trainer:
+    """A Trainer that is only asked for its device and precision (Lightning picks the device, as in training).
+
+    Raises:
+        ConfigError: ``trainer.accelerator``/``trainer.precision`` cannot be used on this machine.
+    """
+    try:
+        return L.Trainer(
+            accelerator=accelerator, devices=1, precision=precision, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )  # fmt: skip
+    except Exception as err:  # noqa: BLE001 - Lightning's MisconfigurationException, ValueError, ...
+        raise ConfigError(
+            f"trainer: expected an accelerator and precision this machine has, got accelerator={accelerator}, "
+            f"precision={precision} ({one_line(err)})"
+        ) from None
+
+
+def load_run(
+    ckpt_path: str | os.PathLike | None,
+    accelerator: str = "auto",
+    precision: Any = None,
+    dataset_overrides: DictConfig | dict | None = None,
+) -> TrainedRun:
+    """Rebuild the run that wrote ``ckpt_path``: its config, data module, and GAN with the checkpoint's weights.
+
+    Args:
+        ckpt_path: a checkpoint written by the app (``<run_dir>/checkpoints/*.ckpt``).
+        accelerator: Lightning's ``accelerator`` (``auto``, ``cpu``, ``gpu``, ...).
+        precision: Lightning's ``precision``; ``None`` = the run's ``trainer.precision`` (``64-true`` keeps float64).
+        dataset_overrides: values merged over the saved ``dataset`` node (e.g. a moved ``root``).
+
+    Raises:
+        CheckpointError: the file is missing or damaged, carries no run config, or its weights do not fit the
+            models that config builds.
+        ConfigError: the saved config (with the overrides) does not build, or the device cannot be used.
+    """
+    if ckpt_path in (None, ""):
+        raise CheckpointError("ckpt_path: expected a checkpoint file (ckpt_path=FILE), got none")
+    path = Path(str(ckpt_path)).expanduser()
+    state = load_checkpoint(path)
+    cfg = saved_config(state, path)
+    run_dir = run_dir_of(path)
+    with open_dict(cfg):
+        cfg.run_dir = str(run_dir)  # where the run is now, whatever it was when it was written
+        if dataset_overrides:
+            cfg.dataset = OmegaConf.merge(cfg.dataset, dataset_overrides)
+    if precision is None:
+        precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
+    trainer = device_trainer(accelerator, precision)
+
+    models = build(cfg.model, "model")
+    gan = GAN(
+        generator=models.generator,
+        discriminator=models.discriminator,
+        latent_dim=cfg.gan.latent_dim,
+        loss=build(cfg.loss, "loss") if "loss" in cfg else "nonsaturating",
+    )
+    trainer.precision_plugin.convert_module(gan)  # e.g. float64 for a 64-true run, before the weights load
+    weights = state["state_dict"]
+    problems = shape_differences(weights, gan)
+    if problems:
+        raise CheckpointError(
+            f"ckpt_path: expected weights of the models its config builds, got {path}, whose weights differ: "
+            + "; ".join(problems[:3])
+        )
+    gan.load_state_dict(weights)
+    gan.to(trainer.strategy.root_device).eval()
+    datamodule = build(cfg.dataset, "dataset")
+    iteration = (state.get("lightning_r1") or {}).get("iteration")
+    return TrainedRun(
+        cfg=cfg,
+        gan=gan,
+        datamodule=datamodule,
+        trainer=trainer,
+        checkpoint=path,
+        run_dir=run_dir,
+        iteration=None if iteration is None else int(iteration),
+    )
+
+
+class TrainerWithData:
+    """``trainer`` seen with ``datamodule`` attached, for metric callbacks asked outside ``fit``
+    (``FidelityMetrics.on_fit_start`` and ``ModeMetrics.on_fit_start`` read ``trainer.datamodule``)."""
+
+    def __init__(self, trainer: L.Trainer, datamodule: L.LightningDataModule) -> None:
+        self._trainer = trainer
+        self.datamodule = datamodule
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trainer, name)
+
+
+def setup_step(step: Callable[[], Any]) -> Any:
+    """Run a set-up step (data, metric options); its bad-value errors are bad input (exit code 2)."""
+    try:
+        return step()
+    except SETUP_ERRORS as err:
+        mark_bad_input(err)
+        raise
+
+
+def run_app(body: Callable[[], Any], setup_errors: tuple[type[BaseException], ...] = ()) -> Any:
+    """Call ``body``; bad input (or one of ``setup_errors``) → ``lightning_r1: error: <one line>``, exit code 2.
+
+    ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
+    """
+    try:
+        return body()
+    except Exception as err:
+        if (
+            not (is_bad_input(err) or isinstance(err, setup_errors))
+            or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        ):
+            raise
+        print(f"lightning_r1: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(BAD_INPUT_EXIT_CODE)
