@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO_ROOT
 
 
-@pytest.mark.parametrize("script", ["custom_gan.py", "own_lightning_module.py"])
+@pytest.mark.parametrize("script", ["custom_gan.py", "own_lightning_module.py", "conditional_functional.py"])
 def test_example_runs(script: str, tmp_path) -> None:
     args = [sys.executable, str(REPO_ROOT / "examples" / script), "--iterations", "20"]
     if script == "custom_gan.py":
