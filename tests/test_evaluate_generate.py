@@ -24,6 +24,10 @@ from PIL import Image
 
 from conftest import TOY, compose_config
 from lightning_r1.app import train
+from lightning_r1.errors import ConfigError
+from lightning_r1.evaluate import evaluate_run
+from lightning_r1.from_checkpoint import load_run
+from lightning_r1.generate import interpolate
 from lightning_r1.metrics import RealImages, UInt8Images, mode_metrics, to_uint8
 
 MNIST = [
@@ -73,6 +77,15 @@ def samples_like_sample(
     return torch.cat([generator(torch.randn(size, dim)) for size in sizes])
 
 
+def final_mode_metrics(run_dir: Path) -> dict[str, float]:
+    """ModeMetrics' values at the end of training, from summary.json's ``best`` (one evaluation: the final one;
+    ``best`` keeps an infinite reverse KL, where ``metrics`` writes null)."""
+    best = json.loads((run_dir / "summary.json").read_text())["best"]
+    return {
+        key: best[key]["value"] for key in ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
+    }
+
+
 def png(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
@@ -93,7 +106,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 # ------------------------------------------------------------------------------------------------ evaluate
 def test_evaluate_fid_kid_of_the_ema_generator(runs: dict[str, Path], tmp_path: Path) -> None:
-    ckpt = runs["mnist"] / "checkpoints" / "last.ckpt"
+    ckpt = runs["mnist"] / "checkpoints" / "sharp.ckpt"  # samples that depend on z (see the fixture)
     out = ok(app("evaluate", f"ckpt_path={ckpt}", "metrics.kid=true", cwd=tmp_path / "cwd"))
     result = json.loads((runs["mnist"] / "eval.json").read_text())
     assert result["checkpoint"] == str(ckpt) and result["iteration"] == 4
@@ -101,25 +114,35 @@ def test_evaluate_fid_kid_of_the_ema_generator(runs: dict[str, Path], tmp_path: 
     assert set(metrics) == {"val/fid", "val/kid_mean", "val/kid_std"}  # metrics.kid=true went on top
     assert f"val/fid={metrics['val/fid']:.6g}" in out
 
-    # 1. what FidelityMetrics logged at the end of training (same EMA weights, same latents, same real images)
-    summary = json.loads((runs["mnist"] / "summary.json").read_text())
-    assert summary["best"]["val/fid"]["iteration"] == 4
-    assert metrics["val/fid"] == pytest.approx(summary["best"]["val/fid"]["value"], abs=1e-6)
-
-    # 2. computed here: the EMA generator rebuilt from the checkpoint, latents drawn here, torch-fidelity directly
+    # computed here: the EMA generator rebuilt from the checkpoint, latents drawn here, torch-fidelity directly
     generator, cfg = ema_generator(ckpt)
-    fakes = samples_like_sample(generator, 256, 8, seed=cfg.metrics.seed, batch_size=cfg.metrics.batch_size)
     dm = instantiate(cfg.dataset)
     dm.setup("fit")
     subset = torch.randperm(len(dm.train_dataset), generator=torch.Generator().manual_seed(0))[:512].tolist()
-    ref = torch_fidelity.calculate_metrics(
-        input1=UInt8Images.from_float(fakes), input2=RealImages(dm.train_dataset, subset), fid=True, kid=True,
-        kid_subset_size=256, feature_extractor="mnist-classifier", batch_size=cfg.metrics.batch_size, cuda=False,
-        cache=False, save_cpu_ram=True, rng_seed=cfg.metrics.seed, verbose=False,
-    )  # fmt: skip
+
+    def reference(seed: int) -> dict[str, float]:
+        fakes = samples_like_sample(generator, 256, 8, seed=seed, batch_size=cfg.metrics.batch_size)
+        return torch_fidelity.calculate_metrics(
+            input1=UInt8Images.from_float(fakes), input2=RealImages(dm.train_dataset, subset), fid=True, kid=True,
+            kid_subset_size=256, feature_extractor="mnist-classifier", batch_size=cfg.metrics.batch_size,
+            cuda=False, cache=False, save_cpu_ram=True, rng_seed=cfg.metrics.seed, verbose=False,
+        )  # fmt: skip
+
+    ref = reference(cfg.metrics.seed)
     assert metrics["val/fid"] == pytest.approx(ref[torch_fidelity.KEY_METRIC_FID], abs=1e-6)
     assert metrics["val/kid_mean"] == pytest.approx(ref[torch_fidelity.KEY_METRIC_KID_MEAN], abs=1e-6)
     assert 10 < metrics["val/fid"] < 1000  # 4 iterations: far from the data, far from meaningless
+    assert (
+        abs(reference(cfg.metrics.seed + 1)[torch_fidelity.KEY_METRIC_FID] - metrics["val/fid"]) > 1e-3
+    )  # z matters
+
+
+def test_evaluate_equals_fidelity_metrics_at_the_end_of_training(runs: dict[str, Path]) -> None:
+    """The unmodified last.ckpt, in-process: the value FidelityMetrics logged when training ended."""
+    run = load_run(runs["mnist"] / "checkpoints" / "last.ckpt", accelerator="cpu")
+    best = json.loads((runs["mnist"] / "summary.json").read_text())["best"]["val/fid"]
+    assert best["iteration"] == run.iteration == 4
+    assert evaluate_run(run) == {"val/fid": pytest.approx(best["value"], abs=1e-6)}
 
 
 def test_evaluate_toy_mode_metrics(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -130,11 +153,7 @@ def test_evaluate_toy_mode_metrics(runs: dict[str, Path], tmp_path: Path) -> Non
     metrics = result["metrics"]
     assert set(metrics) == {"val/modes_covered", "val/high_quality_pct", "val/reverse_kl"}
 
-    final = json.loads((runs["toy"] / "summary.json").read_text())[
-        "metrics"
-    ]  # ModeMetrics at the end of training
-    for key, value in metrics.items():
-        assert value == pytest.approx(final[key], rel=1e-6), key
+    assert metrics == pytest.approx(final_mode_metrics(runs["toy"]), rel=1e-6)  # ModeMetrics, end of training
 
     generator, cfg = ema_generator(ckpt)  # computed here: 2,500 points, seed 0, as ModeMetrics draws them
     points = samples_like_sample(generator, 2500, cfg.gan.latent_dim, seed=0, batch_size=256)
@@ -249,3 +268,32 @@ def test_bad_checkpoint_is_one_line_and_exit_2(runs: dict[str, Path], tmp_path: 
         assert lines[0].startswith("lightning_r1: error: ckpt_path: expected ") and f"got {ckpt}" in lines[0]
         assert reason in lines[0], (module, lines[0])
     assert list(cwd.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------------ in-process
+def test_interpolate_endpoints_and_slerp_norm() -> None:
+    a, b = torch.randn(4, 16, generator=torch.Generator().manual_seed(0)).chunk(2)
+    for method in ("slerp", "lerp"):
+        path = interpolate(a, b, 7, method)
+        assert path.shape == (2, 7, 16)
+        torch.testing.assert_close(path[:, 0], a.double())
+        torch.testing.assert_close(path[:, -1], b.double())
+    slerp, lerp = interpolate(a, b, 7, "slerp"), interpolate(a, b, 7, "lerp")
+    linear_norm = torch.lerp(
+        a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True), torch.linspace(0, 1, 7)
+    )
+    torch.testing.assert_close(slerp.norm(dim=2), linear_norm.double())  # the norm moves linearly, no dip
+    assert (lerp.norm(dim=2)[:, 3] < slerp.norm(dim=2)[:, 3]).all()  # the straight line cuts inside
+    with pytest.raises(ValueError, match="`method`"):
+        interpolate(a, b, 7, "cubic")
+
+
+def test_load_run_python_api_and_an_unavailable_accelerator(runs: dict[str, Path]) -> None:
+    ckpt = runs["toy"] / "checkpoints" / "last.ckpt"
+    run = load_run(ckpt, accelerator="cpu")
+    assert run.run_dir == runs["toy"] and run.iteration == 150 and run.gan.device.type == "cpu"
+    assert not run.gan.training and run.cfg.run_dir == str(runs["toy"])
+    assert evaluate_run(run) == pytest.approx(final_mode_metrics(runs["toy"]), rel=1e-6)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"^trainer: expected an accelerator .* got accelerator=gpu"):
+            load_run(ckpt, accelerator="gpu")
