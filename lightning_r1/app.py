@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +14,24 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary, SampleGrid
+from lightning_r1.callbacks import (
+    IterationCheckpoint,
+    IterationProgressBar,
+    IterationRichProgressBar,
+    PreemptionCheckpoint,
+    RunSummary,
+    SampleGrid,
+)
 from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
-from lightning_r1.errors import SETUP_ERRORS, check_writable_dir, mark_bad_input, one_line
+from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
 from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
-# The run directory already holds config.yaml when the CSV logger starts; its "not empty" notice is expected.
-warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -101,7 +106,18 @@ def build_callbacks(
         points = run_dir / "mode_samples.npy"  # the last evaluation's points, for scatter plots in reports
         callbacks.append(ModeMetrics(every=metrics.get("every", 500), samples_path=points))
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
     return callbacks
+
+
+def progress_bar(kind: str) -> L.Callback:
+    """The iteration bar: ``rich`` (Lightning's own choice when rich is installed: ``auto``) or ``tqdm``."""
+    if kind not in ("auto", "rich", "tqdm"):
+        raise ConfigError(f"progress_bar: expected one of auto, rich, tqdm, got {kind!r}")
+    if kind == "auto":
+        kind = "rich" if importlib.util.find_spec("rich") is not None else "tqdm"
+    return IterationRichProgressBar() if kind == "rich" else IterationProgressBar()
 
 
 def job_overrides() -> list[str]:

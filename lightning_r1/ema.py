@@ -14,10 +14,13 @@ from torch import nn
 
 
 def make_ema_copy(generator: nn.Module) -> nn.Module:
-    """A frozen deep copy of ``generator`` to hold the averaged weights."""
+    """A frozen deep copy of ``generator`` to hold the averaged weights.
+
+    It keeps the generator's train/eval mode (Lightning warns about modules left in eval mode at the start of
+    training); every use of it goes through ``GAN.generate``, which switches it to eval mode for that call.
+    """
     ema = copy.deepcopy(generator)
-    ema.requires_grad_(False)
-    return ema.eval()
+    return ema.requires_grad_(False)
 
 
 def ema_beta(batch_size: int, images_seen: int, half_life_images: float, rampup: float | None) -> float:

@@ -10,7 +10,6 @@ Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lig
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,9 +33,6 @@ from lightning_r1.training_state import (
     check_sample_shapes,
     frozen,
 )
-
-# The EMA generator stays in eval mode on purpose; Lightning's notice about eval-mode modules is expected here.
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]

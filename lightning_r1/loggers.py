@@ -1,6 +1,6 @@
 """Experiment loggers built from Hydra configs: Weights & Biases runs named, grouped and tagged by the sweep.
 
-``conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
+``lightning_r1/conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
 in ``<run_dir>/metrics.csv`` (the app always adds a CSVLogger), so reports never depend on a service.
 """
 

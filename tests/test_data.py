@@ -22,7 +22,7 @@ from lightning_r1.data import (
     Ring8DataModule,
 )
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "dataset"
+CONF_DIR = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf" / "dataset"
 
 
 def first_batch(dm: L.LightningDataModule) -> torch.Tensor:

@@ -28,7 +28,7 @@ from lightning_r1.metrics import (
 )
 from lightning_r1.metrics.mnist_classifier import CHECKSUM_PATH, WEIGHTS_PATH, accuracy, mnist5k_split
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf"
 QUIET = {"verbose": False}
 
 

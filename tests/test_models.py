@@ -27,7 +27,7 @@ from lightning_r1.models import (
     build_resnet,
 )
 
-MODEL_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+MODEL_CONF_DIR = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf" / "model"
 LATENT = 8
 BATCH = 3
 

@@ -1,0 +1,95 @@
+"""The app as users start it: from a built wheel outside the checkout, ``python -m lightning_r1``, the
+``lightning-r1`` console script, their own config folder on ``hydra.searchpath``; what the default run prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+TINY = ["dataset=ring8", "model=mlp", "model.hidden=8", "model.layers=1", "gan.latent_dim=4", "iterations=3",
+        "samples_every=0", "checkpoint_every=0"]  # fmt: skip
+
+
+def run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="module")
+def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``pip wheel`` of the checkout, installed (without dependencies: they are this environment's) into a folder."""
+    out = tmp_path_factory.mktemp("wheel")
+    built = run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation", "-w",
+                 str(out / "dist"), "-q"], cwd=out)  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (out / "dist").glob("lightning_r1-*.whl")
+    target = out / "site"
+    installed = run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel), "-q"],
+                    cwd=out)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return wheel, target
+
+
+def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> None:
+    wheel, _ = wheel_install
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lightning_r1/conf/config.yaml" in names and "lightning_r1/conf/regularizer/r1.yaml" in names
+    assert "lightning_r1/conf/experiment/dirac_gan.yaml" in names
+    assert any(name.endswith("metrics/weights/mnist_classifier.pt") for name in names)
+    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+    assert "lightning-r1 = lightning_r1.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_installed_wheel_trains_outside_the_checkout(wheel_install, tmp_path: Path) -> None:
+    _, target = wheel_install
+    env = {"PYTHONPATH": str(target)}  # the installed copy, not the checkout
+    where = run([sys.executable, "-c", "import lightning_r1; print(lightning_r1.__file__)"], tmp_path, env)
+    assert where.stdout.startswith(str(target)), where.stdout + where.stderr
+    result = run([sys.executable, "-m", "lightning_r1", *TINY, "hydra.run.dir=run"], tmp_path, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "summary.json").is_file() and (tmp_path / "run" / "train.log").is_file()
+    script = run(
+        [str(target / "bin" / "lightning-r1"), *TINY, "metrics=none", "hydra.run.dir=run2"], tmp_path, env
+    )
+    assert script.returncode == 0, script.stderr[-3000:]
+    assert (tmp_path / "run2" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_users_own_config_folder_joins_through_hydra_searchpath(tmp_path: Path) -> None:
+    """A dataset config of the user's, outside the package, picked by name like a built-in one."""
+    (tmp_path / "my_conf" / "dataset").mkdir(parents=True)
+    (tmp_path / "my_conf" / "dataset" / "wide_ring.yaml").write_text(
+        "_target_: lightning_r1.data.Ring8DataModule\nbatch_size: ${batch_size}\nstd: 0.05\n"
+    )
+    result = run([sys.executable, "-m", "lightning_r1", *TINY, "metrics=none", "dataset=wide_ring",
+                  f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "hydra.run.dir=run"], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "std: 0.05" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_the_default_run_prints_nothing_a_user_cannot_act_on(tmp_path: Path) -> None:
+    """No Lightning advertisement, no internal deprecation notices, no per-batch FID bars, no 'Epoch 0/-2'."""
+    result = run([sys.executable, str(REPO_ROOT / "train.py"), "iterations=3", "model.width=4", "batch_size=16",
+                  "metrics.num_samples=256", "metrics.num_real_samples=512",
+                  f"metrics.cache_dir={tmp_path / 'cache'}", "hydra.run.dir=run"], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = result.stdout + result.stderr
+    for noise in ("Tip:", "LeafSpec", "Processing samples", "Epoch 0/-", "Warning", "warn("):
+        assert noise not in shown, noise
+    assert "Training" in shown and "3/3" in shown and "val/fid=" in shown
+
+
+def test_importing_the_library_changes_no_warning_filter() -> None:
+    """The libraries it builds on set their own filters when imported; lightning_r1 itself adds none."""
+    code = ("import warnings, torch, torchvision, lightning, hydra, omegaconf, numpy, scipy, matplotlib.pyplot, "
+            "torch_fidelity, mlxtend.data; before = list(warnings.filters); import lightning_r1, lightning_r1.app, "
+            "lightning_r1.gan, lightning_r1.metrics, lightning_r1.report; print(before == list(warnings.filters))")  # fmt: skip
+    result = run([sys.executable, "-c", code], REPO_ROOT)
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
