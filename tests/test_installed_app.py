@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,7 +27,12 @@ def run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Compl
 def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``pip wheel`` of the checkout, installed (without dependencies: they are this environment's) into a folder."""
     out = tmp_path_factory.mktemp("wheel")
-    built = run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation", "-w",
+    source = out / "source"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(REPO_ROOT / "lightning_r1", source / "lightning_r1",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w",
                  str(out / "dist"), "-q"], cwd=out)  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (out / "dist").glob("lightning_r1-*.whl")
