@@ -157,7 +157,8 @@ def scatter_figure(jobs: list[ToyJob], dataset: str, path: Path, seed: int = 0) 
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(f"{method}: {m.get('val/modes_covered') or 0:.0f} modes, {m.get('val/high_quality_pct') or 0:.1f}% HQ",
+        covered = m.get("val/modes_covered") or 0
+        ax.set_title(f"{method}: {covered:.0f} mode{'' if covered == 1 else 's'}, {m.get('val/high_quality_pct') or 0:.1f}% HQ",
                      fontsize=9)  # fmt: skip
     fig.suptitle(
         f"{dataset}, seed {seed}: 2,500 EMA-generator samples (blue) and the modes (red)", fontsize=10
@@ -186,7 +187,7 @@ def grad_norm_figure(jobs: list[ToyJob], dataset: str, path: Path) -> Path:
     for row in axes:
         row[0].set_ylabel("E ||∇_x D(x)||²\n(solid: real, dashed: fake)")
     axes[0][0].legend(fontsize=6)
-    fig.suptitle(f"{dataset}: discriminator input-gradient norms on real vs generated samples", fontsize=10)
+    fig.suptitle(f"{dataset}: squared input-gradient norms of D on real vs generated samples", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
