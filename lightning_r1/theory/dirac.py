@@ -141,8 +141,8 @@ def jacobian(setup: DiracSetup = DiracSetup(), step: float = 1e-5) -> np.ndarray
     Raises:
         NotDifferentiableError: with WGAN-GP (``gp_weight > 0``): its penalty ``weight·(|ψ| - 1)²`` has a kink at
             ψ = 0, where ∂/∂ψ jumps from ``+2·weight`` to ``-2·weight``; the field is discontinuous there, so no
-            linearisation (and no eigenvalue argument) exists at the equilibrium. The paper (§3.2) shows WGAN-GP does
-            not converge on the Dirac-GAN.
+            linearisation (and no eigenvalue argument) exists at the equilibrium — no proof either way; the paper
+            (§3.2) shows that WGAN-GP with finitely many critic steps need not converge on the Dirac-GAN.
     """
     if setup.gp_weight > 0:
         raise NotDifferentiableError(
