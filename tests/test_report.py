@@ -149,6 +149,44 @@ def test_toy_metric_or_loss_when_there_is_no_fid(tmp_path: Path) -> None:
     assert len(single.jobs) == 1 and single.markdown == tmp_path / "loss" / "0" / "report.md"
 
 
+def test_kid_and_is_are_ranked_under_the_keys_the_callback_logs(tmp_path: Path) -> None:
+    """FidelityMetrics logs val/kid_mean and val/isc_mean (not val/kid, val/isc): a sweep of two jobs is ranked on
+    both, lower KID better, higher IS better, with best columns from summary.json's ``best``."""
+    kid, isc = {"none": [0.09, 0.05], "r1": [0.04, 0.02]}, {"none": [2.5, 3.0], "r1": [1.8, 2.0]}
+    for job, reg in enumerate(("none", "r1")):
+        rows = [{"iteration": it, "step": it - 1, "train/d_loss": 1.0} for it in (50, 100)]
+        rows += [{"step": 49, "val/kid_mean": kid[reg][0], "val/isc_mean": isc[reg][0]},
+                 {"step": 99, "val/kid_mean": kid[reg][1], "val/isc_mean": isc[reg][1]}]  # fmt: skip
+        metrics = {"val/kid_mean": kid[reg][1], "val/kid_std": 0.001, "val/isc_mean": isc[reg][1]}
+        best = {"val/kid_mean": {"value": kid[reg][1], "iteration": 100},
+                "val/isc_mean": {"value": isc[reg][1], "iteration": 100}}  # fmt: skip
+        write_job(tmp_path / "sweep" / str(job), [f"regularizer={reg}"], metrics, rows, best=best)
+    report = make_report(tmp_path / "sweep")  # no FID, no toy metric: KID is the main metric
+    md = report.markdown.read_text()
+    assert report.metric == "val/kid_mean" and "(lower is better)." in md
+    assert "**Best: `regularizer=r1`** — final val/kid_mean 0.02." in md
+    assert "Ranking: `regularizer=r1` (0.02) < `regularizer=none` (0.05)" in md
+    runs = rows_of(md, "Runs")
+    assert [r["best val/kid_mean"] for r in runs] == ["0.05 (@100)", "0.02 (@100)"]
+    assert [r["best val/isc_mean"] for r in runs] == ["3 (@100)", "2 (@100)"]
+    assert "best val/kid_std" not in md  # a spread, not a quality: reported, never ranked
+
+    md = make_report(tmp_path / "sweep", metric="val/isc_mean").markdown.read_text()
+    assert "(higher is better)." in md and "**Best: `regularizer=none`** — final val/isc_mean 3." in md
+    assert "Ranking: `regularizer=none` (3) > `regularizer=r1` (2)" in md
+
+
+def test_the_optuna_experiment_optimises_its_objective_in_the_vocabulary_direction() -> None:
+    import yaml
+
+    from lightning_r1.metrics.vocabulary import sweeper_direction
+
+    cfg = yaml.safe_load(
+        (REPO_ROOT / "lightning_r1" / "conf" / "experiment" / "optuna_r1_gamma.yaml").read_text()
+    )
+    assert cfg["hydra"]["sweeper"]["direction"] == sweeper_direction(cfg["objective"]) == "minimize"
+
+
 @pytest.mark.parametrize("make", ["empty", "missing", "no_runs"])
 def test_a_folder_without_runs_is_one_clear_line(
     tmp_path: Path, make: str, capsys: pytest.CaptureFixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Which direction is better, for `best`; metrics not listed here (e.g. val/kid_std) get no best entry.
-LOWER_IS_BETTER = {"val/fid": True, "val/kid_mean": True, "val/isc_mean": False, "val/precision": False,
-                   "val/recall": False}  # fmt: skip
+from lightning_r1.metrics.vocabulary import higher_is_better, is_better
 
 
 class MetricHistory:
@@ -30,10 +28,9 @@ class MetricHistory:
         """Append one evaluation and update ``best``."""
         self.history.append({"iteration": iteration, **metrics})
         for k, v in metrics.items():
-            lower = LOWER_IS_BETTER.get(k)
-            if lower is None:
+            if higher_is_better(k) is None:  # no direction (e.g. val/kid_std): no best entry
                 continue
-            if k not in self.best or (v < self.best[k][0] if lower else v > self.best[k][0]):
+            if k not in self.best or is_better(k, v, self.best[k][0]):
                 self.best[k] = (v, iteration)
 
     def summary(self) -> dict[str, Any]:

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_r1.metrics.vocabulary import higher_is_better
 from lightning_r1.step_logging import publish
 
 log = logging.getLogger(__name__)
 
 EPS = 1e-12  # added to every mode's count so log(q_k) stays finite; changes the KL by < 1e-10
 KEYS = ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
-HIGHER_IS_BETTER = {"val/modes_covered": True, "val/high_quality_pct": True, "val/reverse_kl": False}
 
 
 def mode_metrics(samples: Tensor, modes: Tensor, std: float, eps: float = EPS) -> dict[str, float]:
@@ -168,7 +168,7 @@ class ModeMetrics(L.Callback):
         for key in KEYS:
             points = [(h[key], int(h["iteration"])) for h in self.history]
             if points:
-                pick = max if HIGHER_IS_BETTER[key] else min
+                pick = max if higher_is_better(key) else min
                 value, it = pick(points, key=lambda p: p[0])
                 best[key] = {"value": value, "iteration": it}
         final = {k: v for k, v in self.history[-1].items() if k != "iteration"} if self.history else {}

@@ -8,21 +8,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lightning_r1.metrics.vocabulary import DIAGNOSTICS, FALLBACK_METRIC, QUALITY_METRICS, higher_is_better
 from lightning_r1.report.jobs import Job
 
-# Direction of the metrics a run can log (True: lower is better). Order = preference for the main metric.
-DIRECTION = {
-    "val/fid": True,
-    "val/reverse_kl": True,
-    "val/kid": True,
-    "val/modes_covered": False,
-    "val/high_quality_pct": False,
-    "val/isc": False,
-    "val/precision": False,
-    "val/recall": False,
-}
-FALLBACK_METRIC = "train/d_loss"
-DIAGNOSTICS = ("train/grad_norm_real", "train/grad_norm_fake")
+# Direction of the quality metrics, from the one vocabulary (True: lower is better). Order = preference for the
+# main metric.
+DIRECTION = {key: not higher_is_better(key) for key in QUALITY_METRICS}
 
 
 def fmt(value: float | int | None) -> str:
