@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_r1 import run_dir as rd
 from lightning_r1.callbacks import (
     IterationCheckpoint,
     IterationProgressBar,
@@ -51,6 +52,20 @@ def build(node: Any, key: str) -> Any:
         raise
 
 
+def build_gan(node: Any, **parts: Any) -> GAN:
+    """The GAN from its config group (a partial of :class:`~lightning_r1.GAN`) and the parts built elsewhere.
+
+    A rejected argument (``gan.d_steps=0``) is re-raised as one line that names the group, as :func:`build` does.
+    """
+    make = build(node, "gan")
+    try:
+        return make(**parts)
+    except ValueError as err:  # a bad value: gan.d_steps=0
+        raise type(err)(f"gan: {err}") from err
+    except TypeError as err:  # an argument GAN does not take: +gan.foo=1
+        raise ConfigError(f"gan: {one_line(err)}") from err
+
+
 def group_members(cfg: DictConfig, group: str) -> dict[str, Any]:
     """Members of a multi-select group (``regularizer=[r1,r2]`` → {"r1": ..., "r2": ...}); none → {}."""
     node = cfg.get(group)
@@ -86,24 +101,24 @@ def build_callbacks(
         started or TrainingStarted(),
         SaveRunConfig(cfg),  # every checkpoint carries the config, so a resume can be checked against it
         *regularizers,
-        SampleGrid(run_dir / "samples", every=cfg.samples_every),
+        SampleGrid(run_dir / rd.SAMPLES, every=cfg.samples_every),
         IterationCheckpoint(  # on the module's iteration counter: skipped steps do not shift the grid
             every_n_iterations=cfg.checkpoint_every or None,
             every_n_epochs=0,  # checkpoint_every=0: no periodic files (last.ckpt is written at the end)
-            dirpath=run_dir / "checkpoints",
-            filename="iter_{iteration:.0f}",
+            dirpath=run_dir / rd.CHECKPOINTS,
+            filename=rd.CHECKPOINT_FILENAME,
             auto_insert_metric_name=False,
             save_top_k=-1,
             save_last=True,
         ),
-        PreemptionCheckpoint(run_dir / "checkpoints" / "last.ckpt"),
-        RunSummary(run_dir / "summary.json", overrides=job_overrides()),
+        PreemptionCheckpoint(rd.last_checkpoint(run_dir)),
+        RunSummary(run_dir / rd.SUMMARY, overrides=job_overrides()),
     ]
     metrics = cfg.get("metrics") or {}
     if "_target_" in metrics:
         callbacks.append(build(metrics, "metrics"))
     if hasattr(datamodule, "modes"):  # 2-D mixtures: modes covered, high-quality samples, reverse KL
-        points = run_dir / "mode_samples.npy"  # the last evaluation's points, for scatter plots in reports
+        points = run_dir / rd.MODE_SAMPLES  # the last evaluation's points, for scatter plots in reports
         callbacks.append(ModeMetrics(every=metrics.get("every", 500), samples_path=points))
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):
@@ -153,25 +168,18 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=False)
+    OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")
     models = build(cfg.model, "model")
-    gan = GAN(
+    gan = build_gan(
+        cfg.gan,
         generator=models.generator,
         discriminator=models.discriminator,
-        latent_dim=cfg.gan.latent_dim,
         loss=build(cfg.loss, "loss"),
         optimizer_g=instantiate(cfg.optim.g),
         optimizer_d=instantiate(cfg.optim.d),
-        d_steps=cfg.gan.d_steps,
-        update=cfg.gan["update"],  # not .update: DictConfig has an update() method
         iterations=cfg.iterations,
-        ema_half_life_images=cfg.gan.ema_half_life_images,
-        ema_rampup=cfg.gan.ema_rampup,
-        diagnostics_every=cfg.gan.diagnostics_every,
-        skip_nonfinite=cfg.gan.skip_nonfinite,
-        compile=cfg.gan.compile,
     )
     if cfg.get("ckpt_path") and str(cfg.ckpt_path) not in LIGHTNING_CKPT_NAMES:
         check_resumable(
@@ -187,7 +195,7 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # the full state (optimizers, regularizers, RNG), so the run can be resumed from it
-    save_checkpoint_atomically(trainer, run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    save_checkpoint_atomically(trainer, rd.last_checkpoint(run_dir), weights_only=False)
     log.info("run directory: %s", run_dir)
     return objective_value(cfg, trainer)
 
