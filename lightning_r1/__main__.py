@@ -20,8 +20,7 @@ from omegaconf import DictConfig
 
 from lightning_r1.app import train
 from lightning_r1.console import quiet_known_notices
-from lightning_r1.errors import BAD_INPUT_EXIT_CODE, is_bad_input
-from lightning_r1.training_state import NonFiniteLossError
+from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

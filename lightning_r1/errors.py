@@ -14,6 +14,8 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import torch
+
 BAD_INPUT_EXIT_CODE = 2
 
 
@@ -65,6 +67,27 @@ def check_writable_dir(where: str, path: str | os.PathLike, probe_bytes: int = 6
         except OSError:
             pass
     return path
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss or penalty became NaN/Inf; the message names the iteration and the term."""
+
+    @classmethod
+    def from_terms(
+        cls, iteration: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]
+    ) -> NonFiniteLossError:
+        bad = next((name for name, value in terms.items() if not torch.isfinite(value).all()), None)
+        if bad is None and bool(torch.isfinite(loss)):  # under DDP: another process saw the NaN
+            return cls(
+                f"iteration {iteration}: a loss is not finite on another process; training stopped on every "
+                "process and the last good checkpoint is kept (set gan.skip_nonfinite=true to skip such steps)"
+            )
+        bad = bad or "the loss"
+        value = float(terms[bad]) if bad in terms else float(loss)
+        return cls(
+            f"iteration {iteration}: {bad} is {value}; training stopped and the last good checkpoint is kept "
+            "(set gan.skip_nonfinite=true to skip such steps instead)"
+        )
 
 
 # Errors that are bad input when raised before the first training step (the app marks them; train.py reads the mark).

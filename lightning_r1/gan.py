@@ -1,8 +1,11 @@
-"""GAN: a LightningModule with manual optimization for any generator/discriminator pair.
+"""GAN: a LightningModule with manual optimization for any generator/discriminator pair: the *schedule* of training.
 
 One *iteration* is one generator update, preceded by ``d_steps`` discriminator updates (one per training batch).
-Regularizers are Lightning callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step
-they add their penalty to the D loss, computed from the same D forward as the adversarial loss.
+This file decides when each phase runs, which optimizer steps, and the EMA generator; what a phase computes is
+:mod:`lightning_r1.phases` (StyleGAN2-ADA's ``training_loop.py`` vs ``training/loss.py``). Regularizers are Lightning
+callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step the due ones add their
+penalty to the D loss, computed from the same D forward as the adversarial loss. The counters live in one
+:class:`~lightning_r1.progress.Progress`, which the regularizers read and every checkpoint saves.
 Step values (``train/*``, ``iteration``) are in ``trainer.callback_metrics`` after every batch and reach the loggers on
 Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lightning_r1.step_logging``).
 """
@@ -18,28 +21,23 @@ import torch
 from lightning.fabric.utilities.seed import reset_seed
 from torch import Tensor, nn
 
-from lightning_r1.checks import check_positive_int
+from lightning_r1 import phases
+from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
 from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
-from lightning_r1.losses import AdversarialLoss, get_loss, needs_real_for_generator
-from lightning_r1.regularizers import DiscriminatorPass, Regularizer
+from lightning_r1.errors import NonFiniteLossError
+from lightning_r1.losses import AdversarialLoss, get_loss
+from lightning_r1.progress import Progress, load_progress, save_progress
+from lightning_r1.regularizers import Regularizer
 from lightning_r1.regularizers.base import apply_lazy_correction
-from lightning_r1.regularizers.discriminator_pass import logits
-from lightning_r1.sampling import SamplingMixin
 from lightning_r1.step_logging import StepMetrics, publish
-from lightning_r1.training_state import (
-    NonFiniteLossError,
-    ResumableProgressMixin,
-    check_sample_shapes,
-    frozen,
-)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
+class GAN(L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -69,9 +67,6 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
     Raises:
         ValueError: on an unknown loss or update rule, or a non-positive size/count.
     """
-
-    # counters saved in checkpoints with the RNG states (ResumableProgressMixin)
-    PROGRESS = ("iteration", "images_seen", "d_step_in_iteration", "nonfinite_skips")
 
     def __init__(
         self,
@@ -128,17 +123,37 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
         self.diagnostics_every = diagnostics_every
         self.skip_nonfinite = skip_nonfinite
-        self.nonfinite_skips = 0
         # a plain dict, so the compiled wrappers are not registered as submodules (no duplicate state_dict keys)
         self._compiled: dict[str, nn.Module] = {}
         if compile:
             self._compiled = {name: torch.compile(net, **(compile_kwargs or {})) for name, net in
                               (("generator", generator), ("discriminator", discriminator))}  # fmt: skip
-        self.iteration = 0  # generator updates done
-        self.images_seen = 0  # real images consumed by generator updates (for the EMA ramp-up)
-        self.d_step_in_iteration = 0
+        self.progress = (
+            Progress()
+        )  # iteration, images_seen, d_step_in_iteration, nonfinite_skips; checkpointed
         self._shapes_checked = False
         self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
+
+    # ---- the counters (read by callbacks: sample grids, metrics, checkpoints) -------------------------------------
+    @property
+    def iteration(self) -> int:
+        """Generator updates done."""
+        return self.progress.iteration
+
+    @property
+    def images_seen(self) -> int:
+        """Real images (global batch) consumed by generator updates, for the EMA ramp-up."""
+        return self.progress.images_seen
+
+    @property
+    def d_step_in_iteration(self) -> int:
+        """D steps done in the iteration under way."""
+        return self.progress.d_step_in_iteration
+
+    @property
+    def nonfinite_skips(self) -> int:
+        """Optimizer steps skipped on a NaN/Inf loss (``skip_nonfinite``)."""
+        return self.progress.nonfinite_skips
 
     # ---- set-up --------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -149,6 +164,15 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         factories = (self.lr_scheduler_g, self.lr_scheduler_d)
         schedulers = [make(opt) for make, opt in zip(factories, optimizers, strict=True) if make is not None]
         return (optimizers, schedulers) if schedulers else optimizers
+
+    def optimizer_of(self, net: nn.Module) -> Any:
+        """The (Lightning-wrapped) optimizer that steps ``net``'s weights: found by role, not by position."""
+        first = next(net.parameters())
+        optimizers = self.optimizers()
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            if any(p is first for group in optimizer.param_groups for p in group["params"]):
+                return optimizer
+        raise RuntimeError(f"no optimizer steps the weights of {type(net).__name__}")
 
     @property
     def regularizers(self) -> list[Regularizer]:
@@ -187,8 +211,7 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
                 f"corrected once, for one interval k), got {sorted(intervals)}"
             )
         if intervals:
-            _, opt_d = self.optimizers()
-            apply_lazy_correction(opt_d.optimizer, intervals.pop())
+            apply_lazy_correction(self.optimizer_of(self.discriminator).optimizer, intervals.pop())
 
     def _check_shapes(self, sample_shape: torch.Size, source: str) -> None:
         check_sample_shapes(
@@ -202,7 +225,34 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
     def on_train_end(self) -> None:
         self.step_metrics.end_training(self.trainer)
 
-    # ---- one training batch --------------------------------------------------------------------------------------
+    # ---- checkpoints: the counters and the RNG states, so a resumed run continues bit for bit ---------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        save_progress(self.progress, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        load_progress(self.progress, checkpoint)
+
+    # ---- sampling (the EMA generator by default), for grids, metrics and users ---------------------------------
+    @torch.no_grad()
+    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
+        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode."""
+        net = self.generator_ema if ema else self.generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(device=self.device, dtype=parameter_dtype(net)))  # float64 under 64-true
+        finally:
+            net.train(was_training)
+
+    def sample(self, num_samples: int, ema: bool = True, batch_size: int = 256) -> Tensor:
+        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device."""
+        chunks = []
+        for start in range(0, num_samples, batch_size):
+            n = min(batch_size, num_samples - start)
+            chunks.append(self.generate(torch.randn(n, self.latent_dim, device=self.device), ema=ema))
+        return torch.cat(chunks)
+
+    # ---- one training batch: the schedule --------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
@@ -218,10 +268,11 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         """One D step, followed by the G step and the EMA update when this batch completes an iteration."""
         if not self._shapes_checked:
             self._check_shapes(real.shape[1:], source="the training batches")
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = self.optimizer_of(self.generator), self.optimizer_of(self.discriminator)
+        n = real.shape[0]
         if self.update == "simultaneous":
-            # both gradients at the same (theta, psi), then both steps (needed for the Dirac-GAN theory)
-            fake = self._generate(real.shape[0])
+            # both gradients at the same (theta, psi), then both steps (Mescheder et al. 2018 §2: the Dirac-GAN theory)
+            fake = self._generate(n)
             g_loss, g_terms = self._generator_loss(real, fake)
             d_loss, d_terms = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
             g_ok = self._backward(opt_g, g_loss, g_terms, "train/g_loss")
@@ -233,21 +284,69 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
                 rescale_gradients(opt_d, self._grad_scale() / scale)
                 opt_d.step()
         else:
-            # D main + D reg: one backward through the adversarial loss and every due penalty
+            # D main + D reg: fakes without G's graph, one backward through the adversarial loss and due penalties
             with torch.no_grad():
-                fake = self._generate(real.shape[0])
+                fake = self._generate(n)
             d_loss, d_terms = self._discriminator_loss(real, fake, self._due_regularizers())
             if self._backward(opt_d, d_loss, d_terms, "train/d_loss"):
                 opt_d.step()
-            self.d_step_in_iteration += 1
+            self.progress.d_step_in_iteration += 1
             if self.d_step_in_iteration < self.d_steps:
                 return
             # G main: a fresh z, D frozen so no D weight gradients are computed
-            g_loss, g_terms = self._generator_loss(real, self._generate(real.shape[0]))
+            g_loss, g_terms = self._generator_loss(real, self._generate(n))
             if self._backward(opt_g, g_loss, g_terms, "train/g_loss"):
                 opt_g.step()
-        self._finish_iteration(real.shape[0])
+        self._finish_iteration(n)
 
+    def _generate(self, n: int) -> Tensor:
+        generator = self._compiled.get("generator", self.generator)
+        return generator(randn_for_rank(n, self.latent_dim, device=self.device))
+
+    def _due_regularizers(self) -> list[Regularizer]:
+        """Regularizers that apply on this D step (advances every lazy counter by one step)."""
+        return [reg for reg in self.regularizers if reg.adds_penalty and reg.next_d_step()]
+
+    def _diagnostics_due(self) -> bool:
+        every = self.diagnostics_every
+        attached = self._trainer is not None  # outside a Trainer there is nowhere to log them
+        return attached and bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
+
+    # ---- the phases, with this module's networks and context; their step values recorded -------------------------
+    def _discriminator_loss(
+        self, real: Tensor, fake: Tensor, due: list[Regularizer]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The D phase (:func:`lightning_r1.phases.discriminator_loss`) on this step: its loss and step values."""
+        result = phases.discriminator_loss(
+            self.discriminator,
+            self.loss,
+            real,
+            fake,
+            self.regularizers,
+            due,
+            diagnose=self._diagnostics_due(),
+            grad_scale=self._grad_scale(),
+            compiled=self._compiled.get("discriminator"),
+        )
+        if result.grad_norms:
+            publish(self.trainer, self, result.grad_norms)
+        self.step_metrics.record(result.terms)
+        return result.loss, result.terms
+
+    def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The G phase (:func:`lightning_r1.phases.generator_loss`) on this step: its loss and step values."""
+        result = phases.generator_loss(
+            self.discriminator,
+            self.loss,
+            real,
+            fake,
+            self.regularizers,
+            compiled=self._compiled.get("discriminator"),  # the G step needs no double backward
+        )
+        self.step_metrics.record(result.terms)
+        return result.loss, result.terms
+
+    # ---- backward, averaged over processes; a non-finite loss stops or skips the step everywhere ---------------
     def _backward(self, optimizer: Any, loss: Tensor, terms: dict[str, Tensor], adversarial: str) -> bool:
         """Gradients of ``loss`` for ``optimizer``'s parameters, averaged over processes.
 
@@ -280,93 +379,28 @@ class GAN(SamplingMixin, ResumableProgressMixin, L.LightningModule):
         """Raise naming the term, or (skip_nonfinite) count a skip; returns False (the step is skipped)."""
         if not self.skip_nonfinite:
             raise NonFiniteLossError.from_terms(self.iteration, loss, terms)
-        self.nonfinite_skips += 1
+        self.progress.nonfinite_skips += 1
         self.step_metrics.record({"train/nonfinite_skips": float(self.nonfinite_skips)})
         return False
-
-    def _generate(self, n: int) -> Tensor:
-        generator = self._compiled.get("generator", self.generator)
-        return generator(randn_for_rank(n, self.latent_dim, device=self.device))
 
     def _grad_scale(self) -> float:
         """The loss scale of float16 mixed precision (1 otherwise), for input gradients taken by penalties."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
         return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
-    def _due_regularizers(self) -> list[Regularizer]:
-        """Regularizers that apply on this D step (advances every lazy counter by one step)."""
-        return [reg for reg in self.regularizers if reg.adds_penalty and reg.next_d_step()]
-
-    def _perturb(self, x: Tensor) -> Tensor:
-        """D's inputs after every regularizer's input transform (identity except instance noise)."""
-        for reg in self.regularizers:
-            x = reg.perturb(x)
-        return x
-
-    def _discriminator_loss(
-        self, real: Tensor, fake: Tensor, due: list[Regularizer]
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake."""
-        diagnose = self._diagnostics_due()
-        d_pass = DiscriminatorPass.forward(
-            self.discriminator,
-            self._perturb(real),
-            self._perturb(fake),
-            real_grad=diagnose or any(reg.needs_real_grad for reg in due),
-            fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
-            grad_scale=self._grad_scale(),
-            compiled=self._compiled.get("discriminator"),
-        )
-        loss = self.loss.d_loss(d_pass.d_real, d_pass.d_fake)
-        logs = {
-            "train/d_loss": loss,
-            "train/d_real": d_pass.d_real.mean(),
-            "train/d_fake": d_pass.d_fake.mean(),
-        }
-        total = loss
-        for reg in due:
-            penalty = reg.penalty(d_pass, self.iteration)
-            total = total + reg.every * penalty  # lazy regularization: weight × k on every k-th step
-            logs[f"train/{reg.name}"] = penalty
-        if diagnose:  # E||∇_x D||² on real and fake, shared with R1/R2 when they ran on this step
-            norms = {
-                side: d_pass.sq_norm(side, create_graph=False).mean().item() for side in ("real", "fake")
-            }
-            publish(self.trainer, self, {f"train/grad_norm_{side}": value for side, value in norms.items()})
-        logs = {k: v.detach() for k, v in logs.items()}
-        self.step_metrics.record(logs)
-        return total, logs
-
-    def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        discriminator = self._compiled.get("discriminator", self.discriminator)  # G step: no double backward
-        with frozen(self.discriminator):
-            d_fake = logits(discriminator, self._perturb(fake))
-            d_real = (
-                logits(discriminator, self._perturb(real)) if needs_real_for_generator(self.loss) else None
-            )
-        g_loss = self.loss.g_loss(d_fake, d_real)
-        logs = {"train/g_loss": g_loss.detach()}
-        self.step_metrics.record(logs)
-        return g_loss, logs
-
-    def _diagnostics_due(self) -> bool:
-        every = self.diagnostics_every
-        attached = self._trainer is not None  # outside a Trainer there is nowhere to log them
-        return attached and bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
-
+    # ---- end of an iteration: counters, EMA, schedulers ---------------------------------------------------------
     def _finish_iteration(self, batch_size: int) -> None:
-        self.iteration += 1
-        self.d_step_in_iteration = 0
-        global_batch = batch_size * world_size()  # the EMA half-life counts the images of every process
-        self.images_seen += global_batch
+        # the EMA half-life counts the images of every process (Karras et al. 2020, StyleGAN2-ADA training_loop.py)
+        global_batch = batch_size * world_size()
+        self.progress.finish_iteration(
+            global_batch
+        )  # the regularizers' schedules read the new iteration from here
         beta = ema_beta(global_batch, self.images_seen, self.ema_half_life_images, self.ema_rampup)
         update_ema(self.generator_ema, self.generator, beta)
         if self.lr_scheduler_g is not None or self.lr_scheduler_d is not None:
             schedulers = self.lr_schedulers()
             for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
                 scheduler.step()  # once per iteration (manual optimization: Lightning steps none)
-        for reg in self.regularizers:
-            reg.iteration = self.iteration
         self.step_metrics.record({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True

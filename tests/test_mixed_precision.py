@@ -13,10 +13,10 @@ from torch import nn
 
 from lightning_r1 import GAN, R1, ApproxR1
 from lightning_r1.data import DiracDataModule, Ring8DataModule
+from lightning_r1.errors import NonFiniteLossError
 from lightning_r1.models.dirac import DiracDiscriminator, DiracGenerator
 from lightning_r1.models.mlp import build_mlp
 from lightning_r1.regularizers import DiscriminatorPass, input_gradient_sq_norm
-from lightning_r1.training_state import NonFiniteLossError
 
 QUIET = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
 

@@ -17,9 +17,9 @@ from conftest import REPO_ROOT, TOY, compose_config
 from lightning_r1 import GAN, R1
 from lightning_r1.app import train
 from lightning_r1.data import Ring8DataModule
+from lightning_r1.errors import NonFiniteLossError
 from lightning_r1.models.mlp import build_mlp
 from lightning_r1.regularizers import input_gradient_sq_norm
-from lightning_r1.training_state import NonFiniteLossError
 
 
 class NaNOnStep(R1):

@@ -2,7 +2,9 @@
 
 A regularizer holds its strength (``gamma`` or ``weight``), its schedule and its lazy-regularization counter. The
 ``GAN`` module finds every ``Regularizer`` in ``trainer.callbacks`` and asks it, on each discriminator step, whether it
-is due and what it adds to the D loss. Subclasses only define :meth:`per_sample`, the unweighted per-sample penalty.
+is due and what it adds to the D loss (:meth:`Regularizer.d_loss_term`: the penalty with its own lazy weight). Its
+schedule runs over generator iterations, read from the GAN's :class:`~lightning_r1.progress.Progress`. Subclasses
+only define :meth:`per_sample`, the unweighted per-sample penalty.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import lightning as L
 from torch import Tensor, nn
 
 from lightning_r1.distributed import world_size
+from lightning_r1.progress import Progress
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 from lightning_r1.regularizers.schedule import SCHEDULES, scheduled_strength
 
@@ -108,8 +111,18 @@ class Regularizer(L.Callback):
         self.schedule_iterations = schedule_iterations
         self.lazy_correction = lazy_correction
         self.d_steps_seen = 0  # lazy counter, checkpointed
-        self.iteration = 0  # generator iterations, mirrored from the GAN for the schedule
+        self.progress: Progress | None = None  # the GAN's counters, once attached to one (see `iteration`)
+        self._iteration = 0  # the schedule's position when used on its own
         self.resolved_auto: float | None = None
+
+    @property
+    def iteration(self) -> int:
+        """Generator iterations done: the GAN's own counter while attached to one, else the value set here."""
+        return self.progress.iteration if self.progress is not None else self._iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self._iteration = value
 
     # ---- the math --------------------------------------------------------------------------------------------
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
@@ -133,6 +146,15 @@ class Regularizer(L.Callback):
             self.resolved_auto = auto_gamma(d_pass.real)
         strength = self.strength_at(self.iteration if iteration is None else iteration)
         return self.coefficient * strength * self.per_sample(d_pass).mean()
+
+    def d_loss_term(self, d_pass: DiscriminatorPass) -> tuple[Tensor, Tensor]:
+        """On a due D step: the penalty (as logged) and what joins the D loss, ``every · penalty``.
+
+        Lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): applied on every k-th step with weight × k, so
+        the average pull is unchanged.
+        """
+        penalty = self.penalty(d_pass)
+        return penalty, self.every * penalty
 
     def __call__(
         self, discriminator: nn.Module, real: Tensor, fake: Tensor | None = None, *extra: object
@@ -176,6 +198,11 @@ class Regularizer(L.Callback):
     def state_key(self) -> str:
         return self._generate_state_key(name=self.name)
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # the one place the iteration is read from: the GAN's counters (a module without them leaves it as set)
+        progress = getattr(pl_module, "progress", None)
+        self.progress = progress if isinstance(progress, Progress) else None
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.schedule_iterations is None and self.schedule != "constant":
             self.schedule_iterations = schedule_length(trainer, pl_module, f"{self.name}.schedule_iterations")
@@ -196,7 +223,7 @@ class Regularizer(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.d_steps_seen = state_dict["d_steps_seen"]
-        self.iteration = state_dict["iteration"]
+        self.iteration = state_dict["iteration"]  # the GAN restores its own counter from the same checkpoint
         self.resolved_auto = state_dict["resolved_auto"]
 
     def __repr__(self) -> str:

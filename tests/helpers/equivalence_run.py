@@ -21,7 +21,7 @@ from PIL import Image
 
 from conftest import compose_config
 from lightning_r1.app import train
-from lightning_r1.training_state import NonFiniteLossError
+from lightning_r1.errors import NonFiniteLossError
 
 GLOBAL_BATCH = 16
 TOY = ["dataset=ring8", "model=mlp", "model.hidden=16", "model.layers=2", "gan.latent_dim=4", "iterations=6",
