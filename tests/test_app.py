@@ -19,7 +19,8 @@ from PIL import Image
 from conftest import CONF_DIR, REPO_ROOT, TOY
 from lightning_r1.app import group_members, train
 
-GROUPS = ["dataset", "model", "loss", "regularizer", "optim", "trainer", "logger", "metrics", "experiment"]
+GROUPS = ["dataset", "model", "loss", "regularizer", "optim", "gan", "trainer", "logger", "metrics"]
+GROUPS += ["experiment"]
 COMPATIBLE_DATA = {"mlp": "ring8", "dirac": "dirac", "dcgan": "mnist_5k", "resnet": "mnist_5k"}
 
 
@@ -131,6 +132,8 @@ def test_same_seed_same_weights_through_the_app(make_cfg) -> None:
         (["regularizer.r1.gamma=nan"], ValueError, "`gamma`.*nan"),
         (["regularizer.r1.every=0"], ValueError, "Expected `every` to be an integer >= 1, got 0"),
         (["regularizer=wgan_gp", "regularizer.wgan_gp.weight=-2"], ValueError, "`weight`.*-2"),
+        (["gan.d_steps=0"], ValueError, "gan: Expected `d_steps` to be a positive integer, got 0"),
+        (["gan.update=sometimes"], ValueError, "gan: Expected `update` to be one of"),
     ],
 )
 def test_bad_values_fail_before_training(make_cfg, overrides, error, match) -> None:
