@@ -22,6 +22,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_r1 import run_dir as rd
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, build, load_run, run_app, setup_step
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
@@ -95,7 +96,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     overrides = given(cfg.get("metrics"))
     if cfg.get("seed") is not None:
         overrides.setdefault("seed", cfg.seed)
-    out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "eval.json"
+    out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / rd.EVAL
     check_writable_dir("out", out.parent)  # before the metrics are computed, not after
     metrics = evaluate_run(run, overrides)
     result = {"metrics": metrics, "checkpoint": str(run.checkpoint.absolute()), "iteration": run.iteration}

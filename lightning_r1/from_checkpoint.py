@@ -22,6 +22,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lightning_r1 import run_dir as rd
 from lightning_r1.errors import (
     BAD_INPUT_EXIT_CODE,
     SETUP_ERRORS,
@@ -62,8 +63,7 @@ class TrainedRun:
 
 def run_dir_of(checkpoint: Path) -> Path:
     """``<run_dir>/checkpoints/last.ckpt`` → ``<run_dir>``; a checkpoint elsewhere → its own folder."""
-    folder = checkpoint.absolute().parent
-    return folder.parent if folder.name == "checkpoints" else folder
+    return rd.run_dir_of(checkpoint)
 
 
 def saved_config(state: dict[str, Any], path: Path) -> DictConfig:

@@ -28,10 +28,12 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torchvision.utils import save_image
 
+from lightning_r1 import run_dir as rd
 from lightning_r1.callbacks.sample_grid import save_scatter
 from lightning_r1.checks import check_positive_int
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import TrainedRun, load_run, run_app, setup_step
+from lightning_r1.plotting import subplots
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def generate_in_batches(run: TrainedRun, z: Tensor, batch_size: int, ema: bool =
 
 def default_out_dir(run: TrainedRun) -> Path:
     tag = f"iter_{run.iteration}" if run.iteration is not None else run.checkpoint.stem
-    return run.run_dir / "generated" / tag
+    return rd.generated_dir(run.run_dir, tag)
 
 
 def check_options(cfg: DictConfig) -> None:
@@ -171,9 +173,7 @@ def write_interpolation(
 
 def save_paths(paths: Tensor, modes: Tensor | None, path: Path) -> None:
     """2-D interpolation paths ``[rows, steps, 2]`` as lines over the data's modes (red crosses)."""
-    import matplotlib.pyplot as plt  # Agg backend: set by lightning_r1.callbacks.sample_grid
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    fig, ax = subplots(figsize=(4, 4), dpi=100)  # a Figure of its own: whatever the backend
     for row in paths:
         ax.plot(row[:, 0], row[:, 1], "-o", ms=2, lw=1)
     if modes is not None:
@@ -185,7 +185,6 @@ def save_paths(paths: Tensor, modes: Tensor | None, path: Path) -> None:
     ax.set_title("latent interpolation")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")

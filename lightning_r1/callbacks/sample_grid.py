@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import save_image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import save_image  # noqa: E402
+from lightning_r1.run_dir import sample_grid
 
 
 class SampleGrid(L.Callback):
@@ -49,7 +48,7 @@ class SampleGrid(L.Callback):
         z = torch.randn(n, pl_module.latent_dim, generator=torch.Generator().manual_seed(1234))
         samples = pl_module.generate(z).float().cpu()
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"iter_{pl_module.iteration:06d}.png"
+        path = sample_grid(self.directory, pl_module.iteration)
         if len(shape) == 3:
             save_image(samples, path, nrow=8, normalize=True, value_range=(-1, 1))
         elif shape == (2,):
@@ -74,7 +73,8 @@ def sample_shape(pl_module: L.LightningModule) -> tuple[int, ...]:
 
 def save_scatter(points: torch.Tensor, modes: torch.Tensor | None, path: Path, iteration: int) -> None:
     """Scatter of generated 2-D points (blue) over the true modes (red crosses)."""
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    fig = Figure(figsize=(4, 4), dpi=100)  # no pyplot: the caller's backend stays as it was
+    ax = fig.subplots()
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, label="generated")
     if modes is not None:
         ax.scatter(modes[:, 0], modes[:, 1], c="red", marker="x", s=30, label="data modes")
@@ -86,4 +86,3 @@ def save_scatter(points: torch.Tensor, modes: torch.Tensor | None, path: Path, i
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

@@ -7,14 +7,12 @@ import textwrap
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from lightning_r1.report.jobs import Job  # noqa: E402
-from lightning_r1.report.table import DIRECTION  # noqa: E402
+from lightning_r1.plotting import subplots
+from lightning_r1.report.jobs import Job
+from lightning_r1.report.table import DIRECTION
 
 LINESTYLES = ("-", "--", ":", "-.")
 
@@ -35,8 +33,8 @@ def plot_metric(jobs: list[Job], metric: str, path: Path, title: str = "") -> bo
     if not curves:
         return False
     group_names = list(dict.fromkeys(job.group for job, _, _ in curves))
-    cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
+    cmap = matplotlib.colormaps["tab10" if len(group_names) <= 10 else "tab20"]
+    fig, ax = subplots(figsize=(9, 5), dpi=120)
     noisy = metric not in DIRECTION  # training losses: every step logged, worth smoothing
     infinite_rows = [job for job, _, y in curves if np.isinf(y).any()]  # one row of ▲ per job, in a top band
     band = 0.045
@@ -77,7 +75,6 @@ def plot_metric(jobs: list[Job], metric: str, path: Path, title: str = "") -> bo
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 + n // 25, frameon=False)
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
     return True
 
 
@@ -89,7 +86,7 @@ def sample_mosaic(jobs: list[Job], path: Path) -> bool:
         return False
     cols = min(4, math.ceil(math.sqrt(len(tiles))))
     rows = math.ceil(len(tiles) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), dpi=110, squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), dpi=110, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (job, png) in zip(axes.flat, tiles, strict=False):
@@ -102,5 +99,4 @@ def sample_mosaic(jobs: list[Job], path: Path) -> bool:
         )
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return True

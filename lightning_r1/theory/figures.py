@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lightning_r1.theory.dirac import (  # noqa: E402
+from lightning_r1.plotting import subplots
+from lightning_r1.theory.dirac import (
     F_PRIME_0,
     DiracSetup,
     NotDifferentiableError,
@@ -95,7 +92,7 @@ def save_trajectory_figure(
 ) -> Path:
     """One panel: the field of ``setup`` and a measured trajectory (used by the run directory's trajectory.png)."""
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    fig, ax = subplots(figsize=(5, 5), dpi=110)
     plot_field(
         ax,
         setup,
@@ -112,7 +109,6 @@ def save_trajectory_figure(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -131,7 +127,7 @@ def fields_figure(path: str | Path, lr: float = 0.1, iterations: int = 300, lim:
 
     ``lim`` 2.5 keeps WGAN-GP's stall point (2λ, 0⁺) = (2, 0) inside its panel.
     """
-    fig, axes = plt.subplots(2, 3, figsize=(13, 9), dpi=100)
+    fig, axes = subplots(2, 3, figsize=(13, 9), dpi=100)
     for ax, (setup, update) in zip(axes.flat, FIELD_PANELS, strict=True):
         traj = simulate(setup, 1.0, 1.0, lr, iterations, update)
         plot_field(ax, setup, traj, lim=lim)
@@ -149,13 +145,12 @@ def fields_figure(path: str | Path, lr: float = 0.1, iterations: int = 300, lim:
     fig.suptitle(f"Dirac-GAN gradient vector fields and gradient descent from (1, 1), h = {lr:g}")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
 def r1_field_figure(path: str | Path, gamma: float = 0.3, lr: float = 0.1, iterations: int = 300) -> Path:
     """Two panels for the explanation page: the same start without and with R1."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
+    fig, axes = subplots(1, 2, figsize=(10, 5), dpi=100)
     for ax, setup in zip(axes, (DiracSetup(), DiracSetup(gamma=gamma)), strict=True):
         traj = simulate(setup, 1.0, 1.0, lr, iterations)
         plot_field(ax, setup, traj)
@@ -165,7 +160,6 @@ def r1_field_figure(path: str | Path, gamma: float = 0.3, lr: float = 0.1, itera
     axes[0].legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -182,7 +176,7 @@ def data_space_figure(
     """
     iterations = max(frames)
     runs = [(DiracSetup(), "without R1"), (DiracSetup(gamma=gamma), f"with R1, γ={gamma:g}")]
-    fig, axes = plt.subplots(len(runs), len(frames), figsize=(2.1 * len(frames), 2.3 * len(runs) + 0.5),
+    fig, axes = subplots(len(runs), len(frames), figsize=(2.1 * len(frames), 2.3 * len(runs) + 0.5),
                              dpi=100, sharex=True, sharey=True, squeeze=False)  # fmt: skip
     xs = np.array([-2.0, 2.0])
     for row, (setup, name) in enumerate(runs):
@@ -211,7 +205,6 @@ def data_space_figure(
                  "the generated sample, v_θ = ψ·σ(θψ), in data units", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -220,7 +213,7 @@ def eigenvalue_figure(path: str | Path, lr: float = 0.1, gamma_max: float = 3 * 
     gammas = np.linspace(0.0, gamma_max, 301)
     eig = np.array([r1_eigenvalues(g) for g in gammas])
     crit = critical_gamma()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5), dpi=100)
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(12, 5), dpi=100)
     for branch in range(2):
         sc = ax1.scatter(eig[:, branch].real, eig[:, branch].imag, c=gammas, cmap="viridis", s=6)
     fig.colorbar(sc, ax=ax1, label="γ")
@@ -251,7 +244,6 @@ def eigenvalue_figure(path: str | Path, lr: float = 0.1, gamma_max: float = 3 * 
     ax2.legend(fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
