@@ -21,13 +21,13 @@ python -m lightning_r1.theory.figures --out "$OUT"
 # 2. the paper's comparison on the Dirac-GAN, trained by the real GAN module: table + measured trajectories
 python train.py -m experiment=dirac_none,dirac_wgan,dirac_wgan_gp,dirac_instance_noise,dirac_r1,dirac_r2 \
     gan.update=simultaneous,alternating hydra.sweep.dir="$SWEEPS/dirac" "${QUIET[@]}"
-python -m lightning_r1.theory.compare table "$SWEEPS/dirac" --figure "$OUT/dirac_measured.png" \
+python -m lightning_r1.report.dirac table "$SWEEPS/dirac" --figure "$OUT/dirac_measured.png" \
     | tee "$SWEEPS/dirac_table.md"
 
 # 3. measured contraction per iteration vs gamma, against max|1 + h lambda|
 python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.05,0.1,0.3,0.5,0.7,0.9,1.2,1.5,2,3 \
     hydra.sweep.dir="$SWEEPS/dirac_gamma" "${QUIET[@]}"
-python -m lightning_r1.theory.compare rates "$SWEEPS/dirac_gamma" --figure "$OUT/dirac_rates.png" \
+python -m lightning_r1.report.dirac rates "$SWEEPS/dirac_gamma" --figure "$OUT/dirac_rates.png" \
     | tee "$SWEEPS/dirac_rates.md"
 
 # 4. D's input gradient on a circle of data (G held at p_D): tangent vs normal parts over time, with and without R1
@@ -56,7 +56,7 @@ if [ -z "${SKIP_TOY:-}" ]; then
         ) > "$SWEEPS/toy_$ds.log" 2>&1 &
     done
     wait
-    python -m lightning_r1.theory.toy_report "$SWEEPS"/toy_ring8 "$SWEEPS"/toy_ring8_wgan "$SWEEPS"/toy_grid25 \
+    python -m lightning_r1.report.toy "$SWEEPS"/toy_ring8 "$SWEEPS"/toy_ring8_wgan "$SWEEPS"/toy_grid25 \
         "$SWEEPS"/toy_grid25_wgan --figures "$OUT" | tee "$SWEEPS/toy_table.md"
 fi
 echo "figures in $OUT, sweeps and tables in $SWEEPS"

@@ -2,6 +2,11 @@
 
 Reads only what every run directory holds whatever the logger (``summary.json``, ``metrics.csv``, ``samples/``),
 so a report never depends on wandb or TensorBoard.
+
+The report layer: :mod:`~lightning_r1.report.jobs` is the one reader of run directories (file names from
+:mod:`lightning_r1.run_dir`), :func:`~lightning_r1.report.table.markdown` the one table writer, metric directions
+come from :mod:`lightning_r1.metrics.vocabulary`. Besides this sweep report: ``python -m lightning_r1.report.dirac``
+(Dirac-GAN runs against the theory) and ``python -m lightning_r1.report.toy`` (2-D mixture sweeps).
 """
 
 from __future__ import annotations

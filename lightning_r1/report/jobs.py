@@ -1,4 +1,5 @@
-"""The jobs of a sweep folder: where they are, what they were (overrides), how they ended (summary), their curves."""
+"""The one reader of run directories: a sweep folder's jobs, what they were (overrides, config), how they ended
+(summary), their curves (metrics.csv). The sweep, Dirac and toy reports all read runs through :func:`find_jobs`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 
 import numpy as np
 import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_r1 import run_dir as rd
 
 # Files that mark a folder as one run; folders never searched for runs.
-RUN_MARKERS = ("summary.json", "metrics.csv", "config.yaml", ".hydra/overrides.yaml")
-SKIP_DIRS = {"wandb", "checkpoints", "samples", "tensorboard", "lightning_logs", ".submitit", ".hydra"}
+SKIP_DIRS = {"wandb", rd.CHECKPOINTS, rd.SAMPLES, "tensorboard", "lightning_logs", ".submitit", ".hydra"}
 
 
 class NoRunsError(ValueError):
@@ -41,6 +44,7 @@ class Job:
     label: str = ""
     group: str = ""
     _history: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _config: DictConfig | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -62,8 +66,23 @@ class Job:
     def history(self) -> dict[str, np.ndarray]:
         """Columns of ``metrics.csv`` as float arrays (NaN where a key was not logged), plus ``x_iteration``."""
         if self._history is None:
-            self._history = read_history(self.path / "metrics.csv")
+            self._history = read_history(self.path / rd.METRICS)
         return self._history
+
+    @property
+    def config(self) -> DictConfig:
+        """The run's ``config.yaml`` (the composed config, unresolved).
+
+        Raises:
+            FileNotFoundError: the run wrote none.
+        """
+        if self._config is None:
+            self._config = OmegaConf.load(self.path / rd.CONFIG)
+        return self._config
+
+    def has(self, name: str) -> bool:
+        """Whether the run directory holds the file ``name`` (one of :mod:`lightning_r1.run_dir`'s names)."""
+        return (self.path / name).is_file()
 
     def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(iterations, values) of ``key`` over the run, only the steps where it was logged (values may be ±inf)."""
@@ -74,7 +93,7 @@ class Job:
         return h["x_iteration"][keep], h[key][keep]
 
     def last_sample(self) -> Path | None:
-        grids = sorted((self.path / "samples").glob("iter_*.png"))
+        grids = rd.sample_grids(self.path)
         return grids[-1] if grids else None
 
 
@@ -97,7 +116,7 @@ def find_jobs(sweep_dir: str | Path) -> list[Job]:
 
 
 def is_run_dir(path: Path) -> bool:
-    return any((path / marker).is_file() for marker in RUN_MARKERS)
+    return any((path / marker).is_file() for marker in rd.RUN_MARKERS)
 
 
 def _search(folder: Path, depth: int) -> list[Path]:
@@ -119,7 +138,7 @@ def _job_order(path: Path) -> tuple:
 def load_job(path: Path) -> Job:
     """Reads a run directory; a missing or failed summary becomes ``Job.problem`` instead of an error."""
     summary, problem = None, None
-    summary_file = path / "summary.json"
+    summary_file = path / rd.SUMMARY
     if not summary_file.is_file():
         problem = "no summary.json (crashed, killed or still running)"
     else:
@@ -143,7 +162,7 @@ def canonical(override: str) -> str:
 
 
 def _hydra_overrides(path: Path) -> list[str]:
-    file = path / ".hydra" / "overrides.yaml"
+    file = path / rd.HYDRA_OVERRIDES
     try:
         return list(yaml.safe_load(file.read_text()) or []) if file.is_file() else []
     except (OSError, yaml.YAMLError):

@@ -2,13 +2,15 @@
 
     python train.py -m experiment=dirac_none,dirac_wgan,dirac_wgan_gp,dirac_instance_noise,dirac_r1,dirac_r2 \
         gan.update=simultaneous,alternating hydra.sweep.dir=multirun/dirac
-    python -m lightning_r1.theory.compare table multirun/dirac --figure docs/figures/dirac_measured.png
+    python -m lightning_r1.report.dirac table multirun/dirac --figure docs/figures/dirac_measured.png
 
     python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.1,0.3,0.5,0.7,0.9,1.2,1.5,2,3 \
         hydra.sweep.dir=multirun/dirac_gamma
-    python -m lightning_r1.theory.compare rates multirun/dirac_gamma --figure docs/figures/dirac_rates.png
+    python -m lightning_r1.report.dirac rates multirun/dirac_gamma --figure docs/figures/dirac_rates.png
 
-Each job directory holds ``config.yaml`` (what ran), ``trajectory.csv`` and ``summary.json`` (DESIGN §3).
+Each job directory holds ``config.yaml`` (what ran), ``trajectory.csv`` and ``summary.json`` (DESIGN §3); they are
+read through :func:`lightning_r1.report.jobs.find_jobs`, the theory (predicted rates, vector fields) comes from
+:mod:`lightning_r1.theory`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from lightning_r1 import run_dir as rd
+from lightning_r1.plotting import subplots
+from lightning_r1.report.jobs import Job, NoRunsError, find_jobs
+from lightning_r1.report.table import markdown
 from lightning_r1.theory.dirac import DiracSetup, NotDifferentiableError, contraction, log_distance_slope
+from lightning_r1.theory.figures import plot_field
 
 
 @dataclass
@@ -64,19 +71,28 @@ def setup_from_config(cfg: DictConfig) -> DiracSetup:
     return DiracSetup(loss=str(cfg.loss.name), gamma=gamma, sigma=sigma, gp_weight=gp_weight)
 
 
-def load_job(path: Path) -> DiracJob:
-    cfg = OmegaConf.load(path / "config.yaml")
-    table = np.loadtxt(path / "trajectory.csv", delimiter=",", skiprows=1, ndmin=2)
-    return DiracJob(path, setup_from_config(cfg), list((cfg.get("regularizer") or {}).keys()),
+def load_job(job: Job | Path) -> DiracJob:
+    """A Dirac-GAN run (a :class:`~lightning_r1.report.jobs.Job` or its folder): set-up and trajectory."""
+    job = job if isinstance(job, Job) else Job(Path(job), overrides=[], summary=None)
+    cfg = job.config
+    table = np.loadtxt(job.path / rd.TRAJECTORY, delimiter=",", skiprows=1, ndmin=2)
+    return DiracJob(job.path, setup_from_config(cfg), list((cfg.get("regularizer") or {}).keys()),
                     float(cfg.optim.lr), str(cfg.gan["update"]), table[:, 1:])  # fmt: skip
 
 
 def load_sweep(sweep_dir: str | Path) -> list[DiracJob]:
-    """Every job folder of a multirun with a trajectory.csv, in job order."""
-    dirs = [p.parent for p in Path(sweep_dir).glob("*/trajectory.csv")]
-    if not dirs:
-        raise FileNotFoundError(f"no */trajectory.csv under {sweep_dir}")
-    return [load_job(d) for d in sorted(dirs, key=lambda d: (len(d.name), d.name))]
+    """Every run of a multirun (or the run directory itself) with a trajectory.csv, in job order.
+
+    Raises:
+        FileNotFoundError: no run under ``sweep_dir`` wrote a trajectory.
+    """
+    try:
+        jobs = [job for job in find_jobs(sweep_dir) if job.has(rd.TRAJECTORY)]
+    except NoRunsError:
+        jobs = []
+    if not jobs:
+        raise FileNotFoundError(f"no */{rd.TRAJECTORY} under {sweep_dir}")
+    return [load_job(job) for job in jobs]
 
 
 def theory_verdict(job: DiracJob) -> tuple[str, float | None]:
@@ -106,19 +122,20 @@ def measured_factor(trajectory: np.ndarray) -> float:
     return math.exp(log_distance_slope(trajectory[: n // 2 + 1], start=n // 6))
 
 
+TABLE_HEADER = ["method", "strength", "update", "converges in theory", "predicted factor/iter",
+                "measured factor/iter", "start distance", "final distance", "measured"]  # fmt: skip
+
+
 def markdown_table(jobs: list[DiracJob]) -> str:
-    head = ("| method | strength | update | converges in theory | predicted factor/iter | measured factor/iter "
-            "| start distance | final distance | measured |")  # fmt: skip
-    lines = [head, "|" + "---|" * 9]
+    """One row per run (by method, then update rule): theory's verdict and rate next to the measured ones."""
+    rows = []
     for job in sorted(jobs, key=lambda j: (j.method, j.update)):
         dist = np.hypot(job.trajectory[:, 0], job.trajectory[:, 1])
         verdict, rate = theory_verdict(job)
         measured_rate = measured_factor(job.trajectory)
-        lines.append(
-            f"| {job.method} | {job.strength} | {job.update} | {verdict} | "
-            f"{'–' if rate is None else f'{rate:.4f}'} | {measured_rate:.4f} | {dist[0]:.3f} | {dist[-1]:.3g} | "
-            f"{measured_verdict(dist)} |"
-        )
+        rows.append([job.method, job.strength, job.update, verdict, "–" if rate is None else f"{rate:.4f}",
+                     f"{measured_rate:.4f}", f"{dist[0]:.3f}", f"{dist[-1]:.3g}", measured_verdict(dist)])  # fmt: skip
+    lines = [markdown(TABLE_HEADER, rows)]
     iters = {len(j.trajectory) - 1 for j in jobs}
     lrs = {j.lr for j in jobs}
     note = (f"\n{len(jobs)} runs, {'/'.join(map(str, sorted(iters)))} iterations, SGD h = "
@@ -130,14 +147,10 @@ def markdown_table(jobs: list[DiracJob]) -> str:
 
 def trajectories_figure(jobs: list[DiracJob], path: str | Path) -> Path:
     """One panel per job: its vector field (theory) and its measured trajectory."""
-    import matplotlib.pyplot as plt
-
-    from lightning_r1.theory.figures import plot_field
-
     ordered = sorted(jobs, key=lambda j: (j.method, j.update))
     cols = min(4, len(ordered))
     rows = math.ceil(len(ordered) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 4 * rows), dpi=90, squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(4 * cols, 4 * rows), dpi=90, squeeze=False)
     for ax, job in zip(axes.flat, ordered, strict=False):
         plot_field(ax, job.setup, job.trajectory, label="measured trajectory",
                    lim=max(2.0, float(np.abs(job.trajectory).max()) * 1.05))  # fmt: skip
@@ -151,21 +164,18 @@ def trajectories_figure(jobs: list[DiracJob], path: str | Path) -> Path:
     fig.suptitle("Measured Dirac-GAN trajectories (real GAN module, SGD) over the theoretical vector fields")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
 def rates_figure(jobs: list[DiracJob], path: str | Path, tail: int = 50) -> str:
     """Measured per-iteration factor vs gamma, over the predicted max|1 + hλ| curve; returns a markdown table."""
-    import matplotlib.pyplot as plt
-
     jobs = sorted(jobs, key=lambda j: j.setup.gamma)
     lr, update = jobs[0].lr, jobs[0].update
     gammas = np.linspace(0, max(j.setup.gamma for j in jobs) * 1.05, 200)
     curve = [contraction(DiracSetup(loss=jobs[0].setup.loss, gamma=g), lr, update) for g in gammas]
     measured = [math.exp(log_distance_slope(j.trajectory, start=tail)) for j in jobs]
     predicted = [contraction(j.setup, j.lr, j.update) for j in jobs]
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    fig, ax = subplots(figsize=(6, 4.5), dpi=100)
     ax.plot(gammas, curve, label=f"theory: max|1 + hλ| ({update}, h={lr:g})")
     ax.plot([j.setup.gamma for j in jobs], measured, "o", color="tab:red", label="measured (GAN module)")
     ax.axvline(1.0, color="k", ls=":", lw=0.8, label="critical γ = 2 f'(0) = 1")
@@ -175,11 +185,9 @@ def rates_figure(jobs: list[DiracJob], path: str | Path, tail: int = 50) -> str:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
-    rows = ["| γ | predicted factor | measured factor | relative error of the log |", "|---|---|---|---|"]
-    for job, p, m in zip(jobs, predicted, measured, strict=True):
-        rows.append(f"| {job.setup.gamma:g} | {p:.5f} | {m:.5f} | {abs(math.log(m) / math.log(p) - 1):.1%} |")
-    return "\n".join(rows) + "\n"
+    rows = [[f"{job.setup.gamma:g}", f"{p:.5f}", f"{m:.5f}", f"{abs(math.log(m) / math.log(p) - 1):.1%}"]
+            for job, p, m in zip(jobs, predicted, measured, strict=True)]  # fmt: skip
+    return markdown(["γ", "predicted factor", "measured factor", "relative error of the log"], rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

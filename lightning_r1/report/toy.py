@@ -2,33 +2,31 @@
 
     OMP_NUM_THREADS=1 python train.py -m experiment=ring8 'regularizer=none,r1,r2,[r1,r2],wgan_gp' seed=0,1,2 \
         hydra.sweep.dir=multirun/toy_ring8
-    python -m lightning_r1.theory.toy_report multirun/toy_ring8 --figures docs/figures
+    python -m lightning_r1.report.toy multirun/toy_ring8 --figures docs/figures
 
 Reads each job's ``config.yaml``, ``summary.json`` (``val/modes_covered``, ``val/high_quality_pct``,
 ``val/reverse_kl``), ``metrics.csv`` (``train/grad_norm_real``, ``train/grad_norm_fake``) and ``mode_samples.npy``
-(or, without it, samples from the EMA generator in ``checkpoints/last.ckpt``).
+(or, without it, samples from the EMA generator in ``checkpoints/last.ckpt``), all through
+:func:`lightning_r1.report.jobs.find_jobs`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from hydra.utils import instantiate
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-
-from lightning_r1.data.toy import grid_modes, ring_modes  # noqa: E402
+from lightning_r1 import run_dir as rd
+from lightning_r1.data.toy import grid_modes, ring_modes
+from lightning_r1.plotting import subplots
+from lightning_r1.report.jobs import Job, NoRunsError, find_jobs
+from lightning_r1.report.table import markdown
 
 METHOD_ORDER = ["none", "r1", "r2", "r1+r2", "wgan_gp", "wgan_gp (wasserstein)"]
 MODES = {"ring8": ring_modes(8).numpy(), "grid25": grid_modes().numpy()}
@@ -44,24 +42,21 @@ class ToyJob:
     samples: np.ndarray | None
 
 
-def read_grad_norms(path: Path) -> np.ndarray:
+GRAD_NORMS = ("iteration", "train/grad_norm_real", "train/grad_norm_fake")
+
+
+def read_grad_norms(job: Job) -> np.ndarray:
     """One row per diagnostic measurement (the GAN writes each on its own CSV row, with the iteration it was taken at)."""
-    out: list[tuple[float, float, float]] = []
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            real, fake, it = (
-                row.get("train/grad_norm_real"),
-                row.get("train/grad_norm_fake"),
-                row.get("iteration"),
-            )
-            if real and fake and it:
-                out.append((float(it), float(real), float(fake)))
-    return np.array(out).reshape(-1, 3)
+    h = job.history
+    if not all(key in h for key in GRAD_NORMS):
+        return np.zeros((0, 3))
+    table = np.stack([h[key] for key in GRAD_NORMS], axis=1)
+    return table[~np.isnan(table).any(axis=1)].reshape(-1, 3)
 
 
 def samples_from_checkpoint(path: Path, cfg, num_samples: int = 2500, seed: int = 0) -> np.ndarray | None:
     """EMA-generator samples rebuilt from ``checkpoints/last.ckpt`` (when the run saved no ``mode_samples.npy``)."""
-    ckpt = path / "checkpoints" / "last.ckpt"
+    ckpt = rd.last_checkpoint(path)
     if not ckpt.exists():
         return None
     generator = instantiate(cfg.model).generator
@@ -73,25 +68,34 @@ def samples_from_checkpoint(path: Path, cfg, num_samples: int = 2500, seed: int 
         return generator.eval()(z).numpy()
 
 
-def load_job(path: Path) -> ToyJob:
-    cfg = OmegaConf.load(path / "config.yaml")
-    summary = json.loads((path / "summary.json").read_text())
+def load_job(job: Job) -> ToyJob:
+    """A 2-D mixture run: dataset, method, seed, final metrics, grad-norm curves, last samples."""
+    cfg = job.config
     names = list((cfg.get("regularizer") or {}).keys())
-    samples = path / "mode_samples.npy"
+    samples = job.path / rd.MODE_SAMPLES
     method = "+".join(names) or "none"
     if cfg.loss.name != "nonsaturating":
         method += f" ({cfg.loss.name})"
     return ToyJob(str(cfg.dataset._target_).rsplit(".", 1)[-1].replace("DataModule", "").lower(),
-                  method, int(cfg.seed), summary["metrics"],
-                  read_grad_norms(path / "metrics.csv"),
-                  np.load(samples) if samples.exists() else samples_from_checkpoint(path, cfg))  # fmt: skip
+                  method, int(cfg.seed), job.metrics, read_grad_norms(job),
+                  np.load(samples) if samples.exists() else samples_from_checkpoint(job.path, cfg))  # fmt: skip
 
 
 def load_sweeps(dirs: list[str | Path]) -> list[ToyJob]:
-    jobs = [load_job(p.parent) for d in dirs for p in sorted(Path(d).glob("*/summary.json"))]
-    if not jobs:
-        raise FileNotFoundError(f"no */summary.json under {dirs}")
-    return jobs
+    """Every run with a summary.json under each of ``dirs``, in job order.
+
+    Raises:
+        FileNotFoundError: none of them holds one.
+    """
+    found: list[Job] = []
+    for d in dirs:
+        try:
+            found += [job for job in find_jobs(d) if job.summary is not None]
+        except NoRunsError:
+            pass
+    if not found:
+        raise FileNotFoundError(f"no */{rd.SUMMARY} under {dirs}")
+    return [load_job(job) for job in found]
 
 
 def _fmt(values: list[float | None], digits: int) -> str:
@@ -110,9 +114,13 @@ def _tail_ratio(job: ToyJob) -> float:
     return float(np.median(tail[:, 2] / np.maximum(tail[:, 1], 1e-12)))
 
 
+TABLE_HEADER = ["dataset", "method", "modes covered", "high-quality %", "reverse KL",
+                "fake/real ‖∇D‖² (median, 2nd half)"]  # fmt: skip
+
+
 def markdown_table(jobs: list[ToyJob]) -> str:
-    lines = ["| dataset | method | modes covered | high-quality % | reverse KL | fake/real ‖∇D‖² (median, 2nd half) |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    """One row per (dataset, method): the mode metrics and the grad-norm ratio, mean over seeds and per seed."""
+    rows = []
     groups: dict[tuple[str, str], list[ToyJob]] = defaultdict(list)
     for job in jobs:
         groups[(job.dataset, job.method)].append(job)
@@ -124,19 +132,18 @@ def markdown_table(jobs: list[ToyJob]) -> str:
             key: [r.metrics.get(key) for r in runs]
             for key in ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
         }
-        lines.append(f"| {dataset} | {method} | {_fmt(cols['val/modes_covered'], 1)} | "
-                     f"{_fmt(cols['val/high_quality_pct'], 1)} | {_fmt(cols['val/reverse_kl'], 3)} | "
-                     f"{_fmt([_tail_ratio(r) for r in runs], 2)} |")  # fmt: skip
+        rows.append([dataset, method, _fmt(cols["val/modes_covered"], 1), _fmt(cols["val/high_quality_pct"], 1),
+                     _fmt(cols["val/reverse_kl"], 3), _fmt([_tail_ratio(r) for r in runs], 2)])  # fmt: skip
     seeds = sorted({j.seed for j in jobs})
     note = f"Mean over seeds {seeds} (per-seed values in brackets); '–': a seed had no high-quality sample (KL = inf)."
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    return markdown(TABLE_HEADER, rows) + "\n\n" + note + "\n"
 
 
 def _grid(panels: int, size: float, sharey: bool = False):
     """Up to three panels per row; unused axes switched off."""
     cols = min(3, panels)
     rows = math.ceil(panels / cols)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         rows, cols, figsize=(size * cols, size * rows), dpi=100, squeeze=False, sharey=sharey
     )
     for ax in axes.flat[panels:]:
@@ -165,7 +172,6 @@ def scatter_figure(jobs: list[ToyJob], dataset: str, path: Path, seed: int = 0) 
     )
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -190,7 +196,6 @@ def grad_norm_figure(jobs: list[ToyJob], dataset: str, path: Path) -> Path:
     fig.suptitle(f"{dataset}: squared input-gradient norms of D on real vs generated samples", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
