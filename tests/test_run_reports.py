@@ -203,3 +203,28 @@ def test_the_package_draws_without_pyplot() -> None:
     offenders = [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "lightning_r1").rglob("*.py")
                  if drawing.search(p.read_text())]  # fmt: skip
     assert offenders == []
+
+
+def test_every_key_a_run_logs_is_in_the_vocabulary(toy_sweep: Path, dirac_sweep: Path) -> None:
+    """What the metric callbacks and the GAN log is defined once, with its direction; MetricHistory's best uses it."""
+    from lightning_r1.metrics.fidelity_callback import _KEYS
+    from lightning_r1.metrics.history import MetricHistory
+    from lightning_r1.metrics.modes import KEYS
+    from lightning_r1.metrics.vocabulary import METRICS, QUALITY_METRICS, higher_is_better
+
+    known = {m.key for m in METRICS}
+    assert set(_KEYS.values()) | set(KEYS) <= known
+    for run in [*sorted(toy_sweep.iterdir()), *sorted(dirac_sweep.iterdir())]:
+        with (run / rd.METRICS).open(newline="") as f:
+            columns = set(next(csv.reader(f))) - {"step", "epoch"}
+        summary = json.loads((run / rd.SUMMARY).read_text())
+        assert columns | set(summary["metrics"]) | set(summary["best"]) <= known, run
+        assert set(summary["best"]) <= set(QUALITY_METRICS)
+    assert [higher_is_better(k) for k in ("val/fid", "val/kid_mean", "val/isc_mean", "val/reverse_kl")] == [
+        False, False, True, False,
+    ]  # fmt: skip
+    assert higher_is_better("val/kid_std") is None and higher_is_better("train/d_loss") is None
+    history = MetricHistory()
+    history.record(1, {"val/kid_mean": 0.05, "val/isc_mean": 2.0, "val/kid_std": 0.01})
+    history.record(2, {"val/kid_mean": 0.02, "val/isc_mean": 1.5, "val/kid_std": 0.001})
+    assert history.best == {"val/kid_mean": (0.02, 2), "val/isc_mean": (2.0, 1)}
