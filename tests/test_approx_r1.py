@@ -1,4 +1,4 @@
-"""ApproxR1: the finite-difference estimate of R1 without double backward."""
+"""ApproxR1 / ApproxR2: the finite-difference estimates of R1 / R2 without double backward."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from conftest import compose_config
-from lightning_r1 import R1, ApproxR1
+from lightning_r1 import R1, R2, ApproxR1
 from lightning_r1.app import train
+from lightning_r1.regularizers.approx_r2 import ApproxR2
 
 
 def smooth_d() -> nn.Module:
@@ -28,6 +29,21 @@ def test_matches_r1_on_a_smooth_d_when_averaged(gamma: float) -> None:
     torch.manual_seed(2)
     estimate = torch.stack([ApproxR1(gamma=gamma, sigma=1e-3)(d, x, x) for _ in range(50)]).mean().item()
     assert estimate == pytest.approx(exact, rel=0.03)
+
+
+def test_approx_r2_matches_r2_on_the_fake_batch_and_runs_d_only_there() -> None:
+    """Real and fake batches differ, so a difference taken at the wrong batch would miss R2's value."""
+    d = smooth_d()
+    real = torch.randn(256, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    fake = 3.0 * torch.randn(256, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    exact_r2, exact_r1 = R2(gamma=2.0)(d, real, fake).item(), R1(gamma=2.0)(d, real, fake).item()
+    assert exact_r2 != pytest.approx(exact_r1, rel=0.2)
+    seen: list[float] = []
+    d.register_forward_hook(lambda module, inputs, output: seen.append(float(inputs[0].std())))
+    torch.manual_seed(2)
+    estimate = torch.stack([ApproxR2(gamma=2.0, sigma=1e-3)(d, real, fake) for _ in range(50)]).mean().item()
+    assert estimate == pytest.approx(exact_r2, rel=0.03)
+    assert all(std > 2.0 for std in seen)  # every forward was on (perturbed) fakes, std ~3, never on reals
 
 
 def test_is_exact_in_expectation_for_a_linear_d() -> None:

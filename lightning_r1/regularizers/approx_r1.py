@@ -9,9 +9,10 @@ It needs one extra forward of D and a plain backward, so it works where double b
 D, FSDP, fused attention kernels). The same finite-difference idea is used for adversarial post-training of large
 generators (2025). Exact R1: Mescheder, Geiger, Nowozin 2018, eq. (9).
 
-``batch_fraction`` < 1 penalises only ⌈fraction·N⌉ real samples of each (global) batch, drawn at random, as StyleGAN2
-shrinks the batch of its path-length penalty (Karras et al. 2020, ``pl_batch_shrink``): the estimate stays unbiased and the
-extra forward/backward shrinks with it (docs/benchmarks.md: ×0.25 brings the cost from ~1.2× to ~1.05× plain).
+``batch_fraction`` < 1 penalises only ⌈fraction·N⌉ samples of each (global) batch, drawn at random, as StyleGAN2
+shrinks the batch of its path-length penalty (Karras et al. 2020, ``pl_batch_shrink``): the estimate stays unbiased and
+the extra forward/backward shrinks with it (measured in docs/benchmarks.md). ``side`` says which batch the difference
+is taken at: real data here, generated data in :class:`~lightning_r1.regularizers.approx_r2.ApproxR2`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ApproxR1(R1):
     name = "approx_r1"
     needs_real_grad = False  # reuses D(real) from the adversarial forward; no input gradient
     reads = ("real",)
+    side = "real"  # the batch the finite difference is taken at
 
     def __init__(
         self,
@@ -66,13 +68,13 @@ class ApproxR1(R1):
         self.batch_fraction = float(batch_fraction)
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        real = d_pass.real.detach()
-        noise = randn_like_for_rank(real)  # this rank's slice of one draw for the global batch
-        chosen, weight = self._penalised(real.shape[0], real.device)
-        base, shifted = self._logits_pair(d_pass, real[chosen], noise[chosen], chosen)
+        x = getattr(d_pass, self.side).detach()
+        noise = randn_like_for_rank(x)  # this rank's slice of one draw for the global batch
+        chosen, weight = self._penalised(x.shape[0], x.device)
+        base, shifted = self._logits_pair(d_pass, x[chosen], noise[chosen], chosen)
         # (D(x + σε) − D(x))² / σ² estimates ||∇_x D(x)||² (E[<g, ε>²] = ||g||² for ε ~ N(0, I))
         estimate = finite_difference_sq_norm(base, shifted, self.sigma)
-        values = torch.zeros(real.shape[0], device=real.device, dtype=estimate.dtype)
+        values = torch.zeros(x.shape[0], device=x.device, dtype=estimate.dtype)
         values[chosen] = weight * estimate
         return values
 
@@ -92,17 +94,18 @@ class ApproxR1(R1):
         return mine.sort().values, total / count
 
     def _logits_pair(
-        self, d_pass: DiscriminatorPass, real: Tensor, noise: Tensor, chosen: Tensor
+        self, d_pass: DiscriminatorPass, x: Tensor, noise: Tensor, chosen: Tensor
     ) -> tuple[Tensor, Tensor]:
         """D(x) and D(x + σε) on the penalised rows.
 
         Under autocast (bf16/fp16) a logit of ~8 is stored to ~0.03, far coarser than the difference σ·<∇D, ε>
         being measured, so both forwards then run in float32; otherwise D(x) is reused from the adversarial pass.
         """
-        shifted = real + self.sigma * noise
-        device_type = real.device.type
+        shifted = x + self.sigma * noise
+        device_type = x.device.type
         if torch.is_autocast_enabled(device_type):
             with torch.autocast(device_type=device_type, enabled=False):
-                both = d_pass.logits_of(torch.cat([real, shifted]).float(), rows=torch.cat([chosen, chosen]))
+                both = d_pass.logits_of(torch.cat([x, shifted]).float(), rows=torch.cat([chosen, chosen]))
             return both.chunk(2)
-        return d_pass.d_real[chosen], d_pass.logits_of(shifted, rows=chosen)
+        logits = d_pass.d_real if self.side == "real" else d_pass.d_fake
+        return logits[chosen], d_pass.logits_of(shifted, rows=chosen)

@@ -47,6 +47,13 @@ CASES: dict[str, list[str]] = {
         "regularizer=approx_r1",
         "regularizer.approx_r1.batch_fraction=0.25",
     ],
+    "approx_r1_r2_relativistic": [
+        *TOY,
+        *FLOAT64,
+        "regularizer=[approx_r1,approx_r2]",
+        "loss=relativistic",
+        "regularizer.approx_r2.batch_fraction=0.5",
+    ],  # fmt: skip
     "instance_noise": [
         *TOY,
         *FLOAT64,
