@@ -115,8 +115,8 @@ def test_step_time_rejects_bad_arguments(argv: list[str]) -> None:
 
 @pytest.mark.filterwarnings("ignore")  # Lightning's remarks on the tiny fit, as the scripts silence them
 def test_log_every_step_ablation_logs_every_step() -> None:
-    """``plain`` hands its values to Lightning only on logging steps (here: the last one); the ablation on every
-    step. Both keep the logger off; only the ablation changes ``log_every_n_steps``."""
+    """``plain`` hands its rows to the loggers only on Lightning's logging steps (here: the last one); the ablation
+    on every step. Both keep the logger off; only the ablation changes ``log_every_n_steps``."""
     import lightning as L
 
     torch.manual_seed(0)
@@ -126,13 +126,13 @@ def test_log_every_step_ablation_logs_every_step() -> None:
     for name in ("plain", "plain_log_every_step"):
         runner = make_runner(name, g, d, RunSettings())
         gan, steps = runner.gan, set()
-        log_dict = gan.log_dict
+        log_rows = gan.step_metrics._log
 
-        def counting_log_dict(*args, gan=gan, steps=steps, log_dict=log_dict, **kwargs):  # noqa: ANN002, ANN003
+        def counting_log(trainer, gan=gan, steps=steps, log_rows=log_rows):  # noqa: ANN001
             steps.add(gan.iteration)
-            return log_dict(*args, **kwargs)
+            return log_rows(trainer)
 
-        gan.log_dict = counting_log_dict
+        gan.step_metrics._log = counting_log
 
         class Settings(L.Callback):
             def on_fit_start(self, trainer, pl_module, name=name) -> None:  # noqa: ANN001

@@ -2,8 +2,8 @@
 real ``lightning.Trainer`` (logger off, progress bar off, checkpointing off).
 
 ``log_every_step=True`` (the ``<variant>_log_every_step`` ablations) only changes ``log_every_n_steps`` from
-Lightning's default (50) to 1: every step's values then go through Lightning's logging, as they did before
-``GAN`` started logging only on Lightning's logging steps.
+Lightning's default (50) to 1: every step's values are then handed to the loggers as a row. (Before 2026-12-01 the
+GAN did that through ``self.log``; the ablation figures in docs/benchmarks.md are from then.)
 """
 
 from __future__ import annotations
