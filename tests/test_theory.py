@@ -1,4 +1,4 @@
-"""lightning_r1.theory: the Dirac-GAN's vector field, Jacobian, eigenvalues and predicted rates (DESIGN §5)."""
+"""lightning_r1.theory: the Dirac-GAN's vector field, Jacobian, eigenvalues and predicted rates (docs/dirac_gan.md)."""
 
 from __future__ import annotations
 

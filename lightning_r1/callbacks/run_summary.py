@@ -1,4 +1,4 @@
-"""``summary.json``: the one file a sweep report reads from each run directory (DESIGN §3)."""
+"""``summary.json``: the one file a sweep report reads from each run directory (docs/architecture.md, "The run directory")."""
 
 from __future__ import annotations
 

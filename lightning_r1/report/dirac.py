@@ -8,7 +8,7 @@
         hydra.sweep.dir=multirun/dirac_gamma
     python -m lightning_r1.report.dirac rates multirun/dirac_gamma --figure docs/figures/dirac_rates.png
 
-Each job directory holds ``config.yaml`` (what ran), ``trajectory.csv`` and ``summary.json`` (DESIGN §3); they are
+Each job directory holds ``config.yaml`` (what ran), ``trajectory.csv`` and ``summary.json`` (docs/architecture.md, "The run directory"); they are
 read through :func:`lightning_r1.report.jobs.find_jobs`, the theory (predicted rates, vector fields) comes from
 :mod:`lightning_r1.theory`.
 """
