@@ -114,16 +114,24 @@ def build_callbacks(
         PreemptionCheckpoint(rd.last_checkpoint(run_dir)),
         RunSummary(run_dir / rd.SUMMARY, overrides=job_overrides()),
     ]
-    metrics = cfg.get("metrics") or {}
-    if "_target_" in metrics:
-        callbacks.append(build(metrics, "metrics"))
-    if hasattr(datamodule, "modes"):  # 2-D mixtures: modes covered, high-quality samples, reverse KL
-        points = run_dir / rd.MODE_SAMPLES  # the last evaluation's points, for scatter plots in reports
-        callbacks.append(ModeMetrics(every=metrics.get("every", 500), samples_path=points))
+    callbacks += build_metrics(cfg.get("metrics") or {}, run_dir, datamodule)
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
     return callbacks
+
+
+def build_metrics(metrics: DictConfig, run_dir: Path, datamodule: L.LightningDataModule) -> list[L.Callback]:
+    """The ``metrics`` group's callback: ``metrics=fid`` (FID; with ``feature_extractor: auto`` on 2-D mixtures, which
+    have no FID, the mode metrics of ``metrics=modes`` instead), ``metrics=modes``, or none for ``metrics=none``."""
+    if "_target_" not in metrics:
+        return []
+    auto_on_mixture = (
+        metrics.get("feature_extractor") == "auto" and getattr(datamodule, "modes", None) is not None
+    )
+    if str(metrics["_target_"]).endswith("FidelityMetrics") and auto_on_mixture:
+        return [ModeMetrics(every=metrics.get("every", 500), samples_path=run_dir / rd.MODE_SAMPLES)]
+    return [build(metrics, "metrics")]
 
 
 def progress_bar(kind: str) -> L.Callback:
@@ -158,7 +166,7 @@ def train(cfg: DictConfig) -> float | None:
     except (*SETUP_ERRORS, MetricsSetupError) as err:
         if not started.started:
             mark_bad_input(err)
-            summary = Path(str(cfg.get("run_dir", ""))) / "summary.json"
+            summary = Path(str(cfg.get("run_dir", ""))) / rd.SUMMARY
             if cfg.get("run_dir") and summary.parent.is_dir() and not summary.exists():
                 write_failed_summary(summary, f"{type(err).__name__}: {one_line(err)}", job_overrides())
         raise
