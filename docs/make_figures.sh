@@ -39,7 +39,7 @@ python scripts/figures/mnist_input_gradients.py --out "$OUT/mnist_input_gradient
 
 # 4c. the interactive page's screenshot (docs/interactive/dirac_gan.png), taken by its headless-Chromium test
 if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
-    UPDATE_DOCS_SCREENSHOT=1 python -m pytest -q tests/test_interactive_page.py
+    UPDATE_DOCS_SCREENSHOT=1 python -m pytest -q tests/theory/test_interactive_page.py
 else
     echo "chromium/chromedriver not found: docs/interactive/dirac_gan.png not refreshed" >&2
 fi

@@ -45,7 +45,7 @@ def rng_states() -> dict[str, Any]:
 
     Under DDP the checkpoint comes from rank 0 and every rank restores these states. That is exact because every
     rank's generators are in the same state by construction: all are seeded alike and every random draw is made
-    for the global batch (``lightning_r1.distributed``), which tests/test_scale_equivalence.py checks. The CUDA
+    for the global batch (``lightning_r1.distributed``), which tests/distributed/test_scale_equivalence.py checks. The CUDA
     state is the *current* device's only: ``get_rng_state_all`` would hand rank 1 the state rank 0 saw of
     device 1, which rank 0 never used (README, "Scaling up").
     """

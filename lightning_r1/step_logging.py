@@ -1,8 +1,8 @@
 """Step values of the GAN (``train/*``) for callbacks, loggers and the progress bar, without ``self.log``'s cost.
 
-``self.log`` costs about 0.7 ms of Lightning bookkeeping per call (docs/benchmarks.md: five calls per iteration were
-most of the framework's overhead over a plain PyTorch loop), and Lightning passes step values to the loggers only
-every ``Trainer(log_every_n_steps)`` batches anyway. So :class:`StepMetrics` hands the values over itself:
+Each ``self.log`` call costs Lightning bookkeeping that, a few calls per iteration, was most of the framework's
+overhead over a plain PyTorch loop (measured in docs/benchmarks.md), and Lightning passes step values to the loggers
+only every ``Trainer(log_every_n_steps)`` batches anyway. So :class:`StepMetrics` hands the values over itself:
 
 - to ``trainer.callback_metrics`` after **every** batch (a dict update): a user's ``ModelCheckpoint(monitor=...)``,
   ``EarlyStopping``, sweeper objective or own callback always reads the current step's value, whatever the

@@ -4,7 +4,7 @@ Mescheder, Geiger, Nowozin 2018, "Which Training Methods for GANs do actually Co
 ``G = δ_θ``, data ``δ_0``, discriminator ``D(x) = ψ·x``. Gradient descent on both players is the discrete version
 of the flow ``(θ, ψ)' = v(θ, ψ)`` with ``v = (-∂L_G/∂θ, -∂L_D/∂ψ)``, each player descending its own loss.
 
-Sign convention (this project's, checked against the real ``GAN`` module by tests/test_dirac_gan.py): D is *high on
+Sign convention (this project's, checked against the real ``GAN`` module by tests/theory/test_dirac_gan.py): D is *high on
 real*, ``L_D = softplus(-D(real)) + softplus(D(fake))`` and minimax ``L_G = -softplus(D(fake))``, with
 ``D(real) = ψ·0 = 0`` and ``D(fake) = ψθ``. Then, with ``f'(0) = 1/2``::
 

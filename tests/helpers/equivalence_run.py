@@ -28,7 +28,7 @@ TOY = ["dataset=ring8", "model=mlp", "model.hidden=16", "model.layers=2", "gan.l
        "metrics=none", "gan.diagnostics_every=2"]  # fmt: skip
 FLOAT64 = [
     "trainer.precision=64-true"
-]  # see tests/test_scale_equivalence.py for why the harness runs in float64
+]  # see tests/distributed/test_scale_equivalence.py for why the harness runs in float64
 NAN_PROBE = ["+callbacks.nan_probe._target_=helpers.probes.NaNOnSlice", "+callbacks.nan_probe.d_step=3"]
 IMAGES = ["dataset=mnist_5k", "dataset.resolution=16", "model=resnet", "model.width=4", "model.nf_max=8",
           "gan.latent_dim=8", "iterations=3", "metrics=none", "gan.diagnostics_every=2"]  # fmt: skip

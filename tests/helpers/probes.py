@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -52,3 +54,24 @@ class RNGDigest(L.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"rng_rank{trainer.global_rank}.json"
         path.write_text(json.dumps({"digest": digest.hexdigest(), "iteration": pl_module.iteration}))
+
+
+class Rendezvous(L.Callback):
+    """Each job checks in at fit start, then waits until ``parties`` jobs have checked in (or fails after
+    ``timeout_s``): a sweep whose jobs all pass it had them running at the same time."""
+
+    def __init__(self, directory: str, parties: int = 2, timeout_s: float = 240.0) -> None:
+        self.directory, self.parties, self.timeout_s = Path(directory), parties, timeout_s
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / f"{os.getpid()}.json").write_text(
+            json.dumps({"pid": os.getpid(), "t": time.time()})
+        )
+        deadline = time.time() + self.timeout_s
+        while len(list(self.directory.glob("*.json"))) < self.parties:
+            if time.time() > deadline:
+                raise RuntimeError(
+                    f"Rendezvous: no other job started within {self.timeout_s} s (not parallel)"
+                )
+            time.sleep(0.2)

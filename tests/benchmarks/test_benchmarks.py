@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1] / "benchmarks")
-)  # the scripts and their bench package
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the scripts and their bench package
 import fid_time  # noqa: E402
 import profile_step  # noqa: E402
 import step_time  # noqa: E402

@@ -20,10 +20,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from fault_helpers import FaultyD, nan_output, raise_keyboard_interrupt, send_sigint
 from PIL import Image
 
 from conftest import REPO_ROOT, TOY, compose_config
+from helpers.fault_helpers import FaultyD, nan_output, raise_keyboard_interrupt, send_sigint
 from lightning_r1 import GAN
 from lightning_r1.app import train
 from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary
@@ -141,7 +141,7 @@ def test_checkpoint_without_saved_config_is_compared_by_tensor_shapes(
 
 
 # ---- 3. wandb with a key but no network ---------------------------------------------------------------------------
-@pytest.mark.parametrize("server", ["refuses", "never_answers"])
+@pytest.mark.parametrize("server", ["refuses", pytest.param("never_answers", marks=pytest.mark.slow)])  # 24 s
 def test_wandb_with_key_but_no_server_goes_offline_quickly(tmp_path: Path, server: str) -> None:
     """A fake 40-character key, WANDB_MODE unset, and a wandb server that is not there: nothing listens on the
     port ("refuses"), or a socket accepts connections and never answers ("never_answers": a firewall, a hung
@@ -281,7 +281,7 @@ def test_full_or_read_only_run_dir_is_one_line_before_training(
 # ---- 6. a crash mid-run: traceback, exit 1, summary and report say failed ------------------------------------------
 def test_cli_crash_mid_run_keeps_traceback_records_failure_and_last_good_checkpoint(tmp_path: Path) -> None:
     run_dir = tmp_path / "sweep" / "0"
-    args = [*TOY, "iterations=20", "checkpoint_every=2", "+callbacks.crash._target_=fault_helpers.RaiseAt",
+    args = [*TOY, "iterations=20", "checkpoint_every=2", "+callbacks.crash._target_=helpers.fault_helpers.RaiseAt",
             "+callbacks.crash.iteration=5", f"hydra.run.dir={run_dir}"]  # fmt: skip
     result = cli(args, tmp_path, env={"PYTHONPATH": str(REPO_ROOT / "tests")})
     assert result.returncode == 1, result.stderr[-3000:]

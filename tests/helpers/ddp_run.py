@@ -1,4 +1,4 @@
-"""Helper script for tests/test_ddp.py (not a test itself): a few GAN iterations on ring8 with one process and
+"""Helper script for tests/distributed/test_ddp.py (not a test itself): a few GAN iterations on ring8 with one process and
 batch 16, or with N processes (gloo, CPU) and batch 16/N each, written as a user of the Python API writes it
 (``seed_everything``, build, fit). Saves the final state dict from rank 0."""
 

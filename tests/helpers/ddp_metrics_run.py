@@ -1,4 +1,4 @@
-"""Helper script for tests/test_ddp.py (not a test itself): a tiny DCGAN on MNIST-5k with the FID callback, on one
+"""Helper script for tests/distributed/test_ddp.py (not a test itself): a tiny DCGAN on MNIST-5k with the FID callback, on one
 process (batch 16) or N processes (gloo, CPU, batch 16/N each). Every rank writes what it saw of ``val/fid``."""
 
 import json

@@ -1,5 +1,5 @@
-"""Faults injected through the real training loop (used by tests/test_faults.py, also from `python train.py`
-subprocesses: ``PYTHONPATH=tests python train.py +callbacks.crash._target_=fault_helpers.RaiseAt ...``)."""
+"""Faults injected through the real training loop (used by tests/app/test_faults.py, also from `python train.py`
+subprocesses: ``PYTHONPATH=tests python train.py +callbacks.crash._target_=helpers.fault_helpers.RaiseAt ...``)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> N
     assert "lightning-r1 = lightning_r1.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+@pytest.mark.slow  # 22 s: two app runs from the installed wheel
 def test_the_installed_wheel_trains_outside_the_checkout(wheel_install, tmp_path: Path) -> None:
     _, target = wheel_install
     env = {"PYTHONPATH": str(target)}  # the installed copy, not the checkout

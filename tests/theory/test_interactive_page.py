@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import REPO_ROOT
 from lightning_r1.theory import DiracSetup, contraction, eigenvalues, r1_eigenvalues, simulate
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "interactive" / "dirac_gan.html"
+PAGE = REPO_ROOT / "docs" / "interactive" / "dirac_gan.html"
 DOCS_SCREENSHOT = PAGE.with_suffix(".png")
 
 

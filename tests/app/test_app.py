@@ -233,7 +233,9 @@ def test_cli_bad_value_is_one_line_and_non_zero(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("metrics, expected", [("fid", ["ModeMetrics"]), ("modes", ["ModeMetrics"]), ("none", [])])
+@pytest.mark.parametrize(
+    "metrics, expected", [("fid", ["ModeMetrics"]), ("modes", ["ModeMetrics"]), ("none", [])]
+)
 def test_metrics_group_decides_the_toy_metrics(make_cfg, metrics: str, expected: list[str]) -> None:
     """metrics=modes is a config file of its own; metrics=fid (auto extractor) falls back to it on 2-D mixtures,
     which have no FID; metrics=none means none (mode metrics used to be added by duck typing even then)."""

@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.utils import save_image
 
+from conftest import REPO_ROOT
 from lightning_r1.metrics import (
     FidelityMetrics,
     MetricsSetupError,
@@ -28,7 +29,7 @@ from lightning_r1.metrics import (
 )
 from lightning_r1.metrics.mnist_classifier import CHECKSUM_PATH, WEIGHTS_PATH, accuracy, mnist5k_split
 
-CONF = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf"
+CONF = REPO_ROOT / "lightning_r1" / "conf"
 QUIET = {"verbose": False}
 
 

@@ -14,14 +14,18 @@ from conftest import REPO_ROOT
 
 
 def run(out: Path, devices: int, penalty: str, loss: str) -> dict[str, torch.Tensor]:
-    script = REPO_ROOT / "tests" / "ddp_run.py"
+    script = REPO_ROOT / "tests" / "helpers" / "ddp_run.py"
     result = subprocess.run([sys.executable, str(script), str(out), str(devices), penalty, loss],
                             capture_output=True, text=True, timeout=400, cwd=out.parent)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return torch.load(out)
 
 
-@pytest.mark.parametrize("penalty, loss", [("wgan_gp", "wasserstein"), ("r1_lazy_r2", "relativistic")])
+# WGAN-GP is also a case of the equivalence harness (test_scale_equivalence.py); here it runs with the slow tests
+@pytest.mark.parametrize(
+    "penalty, loss",
+    [pytest.param("wgan_gp", "wasserstein", marks=pytest.mark.slow), ("r1_lazy_r2", "relativistic")],
+)
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, penalty: str, loss: str) -> None:
     single = run(tmp_path / "single.pt", 1, penalty, loss)
     ddp = run(tmp_path / "ddp.pt", 2, penalty, loss)
@@ -32,7 +36,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, pen
 
 def test_fid_under_ddp_is_computed_once_and_reaches_every_rank(tmp_path: Path) -> None:
     """Rank 0 computes FID and broadcasts it: both ranks log the same values, equal to a one-process run's."""
-    script = REPO_ROOT / "tests" / "ddp_metrics_run.py"
+    script = REPO_ROOT / "tests" / "helpers" / "ddp_metrics_run.py"
     for devices in (1, 2):
         result = subprocess.run([sys.executable, str(script), str(tmp_path), str(devices)], capture_output=True,
                                 text=True, timeout=400, cwd=tmp_path)  # fmt: skip

@@ -6,37 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import lightning as L
 import yaml
 
 from conftest import REPO_ROOT, TOY
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = REPO_ROOT / "tests"  # on the workers' PYTHONPATH, for helpers.probes.Rendezvous
 QUIET = ["metrics=none", "trainer.enable_progress_bar=false", "checkpoint_every=0", "samples_every=0"]
-
-
-class Rendezvous(L.Callback):
-    """Each job checks in at fit start, then waits until ``parties`` jobs have checked in (or fails after
-    ``timeout_s``): a sweep whose jobs all pass it had them running at the same time."""
-
-    def __init__(self, directory: str, parties: int = 2, timeout_s: float = 240.0) -> None:
-        self.directory, self.parties, self.timeout_s = Path(directory), parties, timeout_s
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / f"{os.getpid()}.json").write_text(
-            json.dumps({"pid": os.getpid(), "t": time.time()})
-        )
-        deadline = time.time() + self.timeout_s
-        while len(list(self.directory.glob("*.json"))) < self.parties:
-            if time.time() > deadline:
-                raise RuntimeError(
-                    f"Rendezvous: no other job started within {self.timeout_s} s (not parallel)"
-                )
-            time.sleep(0.2)
 
 
 def train_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -75,7 +52,7 @@ def test_optuna_trials_run_two_at_once_with_joblib(tmp_path: Path) -> None:
     sweep, meeting = tmp_path / "sweep", tmp_path / "rendezvous"
     args = ["-m", "experiment=optuna_r1_gamma", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
             "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "objective=train/d_loss", *TOY, *QUIET,
-            "iterations=4", "+callbacks.rendezvous._target_=test_sweeps.Rendezvous",
+            "iterations=4", "+callbacks.rendezvous._target_=helpers.probes.Rendezvous",
             f"+callbacks.rendezvous.directory={meeting}", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     result = train_cli(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from conftest import REPO_ROOT
 from lightning_r1.models import (
     DCGANDiscriminator,
     DCGANGenerator,
@@ -27,7 +28,7 @@ from lightning_r1.models import (
     build_resnet,
 )
 
-MODEL_CONF_DIR = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf" / "model"
+MODEL_CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "model"
 LATENT = 8
 BATCH = 3
 

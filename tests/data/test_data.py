@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from conftest import REPO_ROOT
 from lightning_r1.data import (
     CIFAR10DataModule,
     DiracDataModule,
@@ -22,7 +23,7 @@ from lightning_r1.data import (
     Ring8DataModule,
 )
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "lightning_r1" / "conf" / "dataset"
+CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "dataset"
 
 
 def first_batch(dm: L.LightningDataModule) -> torch.Tensor:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import REPO_ROOT
 from lightning_r1.theory import (
     F_PRIME_0,
     F_SECOND_0,
@@ -173,7 +174,7 @@ def test_wgan_gp_stalls_at_two_lambda_without_the_norm_floor(monkeypatch) -> Non
 
 
 # ---- the figure scripts of docs/r1_explained.md (scripts/figures/), at toy sizes, so they keep working ----------
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "figures"
+SCRIPTS = REPO_ROOT / "scripts" / "figures"
 
 
 def _script(name: str):
