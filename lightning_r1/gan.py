@@ -128,9 +128,8 @@ class GAN(L.LightningModule):
         if compile:
             self._compiled = {name: torch.compile(net, **(compile_kwargs or {})) for name, net in
                               (("generator", generator), ("discriminator", discriminator))}  # fmt: skip
-        self.progress = (
-            Progress()
-        )  # iteration, images_seen, d_step_in_iteration, nonfinite_skips; checkpointed
+        # iteration, images_seen, d_step_in_iteration, nonfinite_skips: one object, checkpointed
+        self.progress = Progress()
         self._shapes_checked = False
         self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
 
