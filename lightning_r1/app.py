@@ -185,8 +185,8 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
         generator=models.generator,
         discriminator=models.discriminator,
         loss=build(cfg.loss, "loss"),
-        optimizer_g=instantiate(cfg.optim.g),
-        optimizer_d=instantiate(cfg.optim.d),
+        optimizer_g=build(cfg.optim.g, "optim.g"),
+        optimizer_d=build(cfg.optim.d, "optim.d"),
         iterations=cfg.iterations,
     )
     if cfg.get("ckpt_path") and str(cfg.ckpt_path) not in LIGHTNING_CKPT_NAMES:

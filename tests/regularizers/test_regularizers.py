@@ -253,3 +253,23 @@ def test_a_misspelt_argument_names_the_valid_ones() -> None:
         R1(gama=5)
     with pytest.raises(TypeError, match=r"WGANGP: unexpected argument `lambda_`; valid arguments: weight"):
         WGANGP(lambda_=10)
+
+
+def test_lazy_correction_is_applied_once_on_a_resumed_run(tmp_path) -> None:
+    """The correction happens in on_fit_start, before Lightning restores the (already corrected) optimizer state."""
+    lazy = lambda: [R1(gamma=1.0, every=4, lazy_correction=True)]  # noqa: E731
+    L.seed_everything(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0, iterations=4)
+    quiet = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                 enable_checkpointing=False)  # fmt: skip
+    trainer = L.Trainer(callbacks=lazy(), **quiet)
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=8))
+    trainer.save_checkpoint(tmp_path / "half.ckpt")
+    gan.iterations = 8
+    resumed = L.Trainer(callbacks=lazy(), **quiet)
+    resumed.fit(gan, datamodule=Ring8DataModule(batch_size=8), ckpt_path=tmp_path / "half.ckpt")
+    group = gan.optimizers()[1].optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(2e-4 * 4 / 5) and group["betas"] == pytest.approx(
+        (0.0, 0.99 ** (4 / 5))
+    )
