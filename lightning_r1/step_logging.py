@@ -65,15 +65,11 @@ def publish(
     trainer: L.Trainer,
     pl_module: L.LightningModule,
     metrics: dict[str, float],
-    in_batch_hook: bool = True,
     prog_bar: Iterable[str] = (),
 ) -> None:
     """Send a measurement (diagnostics, FID, mode metrics) now: to ``trainer.callback_metrics``, the progress bar
-    (keys in ``prog_bar``) and one logger row with the module's ``iteration``.
-
-    ``in_batch_hook`` is kept for callers written against the earlier signature; every hook is served alike.
+    (keys in ``prog_bar``) and one logger row with the module's ``iteration``; from any hook.
     """
-    del in_batch_hook
     to_callback_metrics(trainer, metrics)
     shown = {key: value for key, value in metrics.items() if key in set(prog_bar)}
     if shown:

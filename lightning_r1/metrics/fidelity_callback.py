@@ -191,11 +191,11 @@ class FidelityMetrics(MetricHistory, L.Callback):
         crossed = self.every > 0 and it // self.every > self._last_seen // self.every
         self._last_seen = it
         if crossed and it != self.last_iteration:
-            self._evaluate_and_publish(trainer, pl_module, it, in_batch_hook=True)
+            self._evaluate_and_publish(trainer, pl_module, it)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active and int(pl_module.iteration) != self.last_iteration:
-            self._evaluate_and_publish(trainer, pl_module, int(pl_module.iteration), in_batch_hook=False)
+            self._evaluate_and_publish(trainer, pl_module, int(pl_module.iteration))
 
     # -------------------------------------------------------------------------------------------- evaluation
     def _metric_names(self) -> list[str]:
@@ -264,14 +264,12 @@ class FidelityMetrics(MetricHistory, L.Callback):
         )
         return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
 
-    def _evaluate_and_publish(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, it: int, in_batch_hook: bool
-    ) -> None:
+    def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int) -> None:
         metrics = self.compute(pl_module) if trainer.is_global_zero else None
         metrics = trainer.strategy.broadcast(metrics, src=0)  # other ranks wait here for rank 0
         self.record(it, metrics)
         # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)
-        publish(trainer, pl_module, metrics, in_batch_hook, prog_bar=("val/fid",))
+        publish(trainer, pl_module, metrics, prog_bar=("val/fid",))
         rank_zero_info(
             f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         )

@@ -131,11 +131,11 @@ class ModeMetrics(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         it = int(pl_module.iteration)
         if self.active and self.every and it > 0 and it % self.every == 0 and it != self.last_iteration:
-            self.evaluate(trainer, pl_module, in_batch_hook=True)
+            self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active and int(pl_module.iteration) != self.last_iteration:
-            self.evaluate(trainer, pl_module, in_batch_hook=False)
+            self.evaluate(trainer, pl_module)
 
     @torch.no_grad()
     def compute(self, pl_module: L.LightningModule) -> tuple[dict[str, float], Tensor]:
@@ -149,13 +149,11 @@ class ModeMetrics(L.Callback):
         values = mode_metrics(samples, self.modes, self.std)
         return {f"val/{k}": float(v) for k, v in values.items()}, samples
 
-    def evaluate(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, in_batch_hook: bool
-    ) -> dict[str, float]:
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         it = int(pl_module.iteration)
         metrics, samples = self.compute(pl_module)
         self.history.append({"iteration": it, **metrics})
-        publish(trainer, pl_module, metrics, in_batch_hook)
+        publish(trainer, pl_module, metrics)
         if self.samples_path is not None and trainer.is_global_zero:
             self.samples_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(self.samples_path, samples.numpy())
