@@ -26,6 +26,7 @@ from lightning_r1.checks import check_positive_int, check_sample_shapes, paramet
 from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.errors import NonFiniteLossError
+from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_go_ahead
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
 from lightning_r1.regularizers import Regularizer
@@ -352,7 +353,7 @@ class GAN(L.LightningModule):
         Returns False when the step must be skipped because the loss is not finite on some process; the
         decision travels in the gradient all-reduce, so every process skips (or stops) together.
         """
-        finite = self._finite_flag(loss, terms[adversarial])
+        finite = step_may_go_ahead(loss, terms[adversarial], self._grad_scale())
         if world_size() == 1 and not bool(finite):
             return self._nonfinite(loss, terms)  # one process: no backward spent on a NaN
         optimizer.zero_grad(set_to_none=True)
@@ -361,18 +362,6 @@ class GAN(L.LightningModule):
         if world_size() > 1 and not bool(average_gradients(params, finite)):
             return self._nonfinite(loss, terms)
         return True
-
-    def _finite_flag(self, loss: Tensor, adversarial: Tensor) -> Tensor:
-        """Whether this step may go ahead on this process (a 0-d bool tensor).
-
-        Under float16 mixed precision an input gradient that overflows at the current loss scale is the
-        GradScaler's business (it skips the step and lowers the scale, as PyTorch AMP does), so a non-finite
-        penalty goes ahead while the scale is above 1. A non-finite adversarial loss does not depend on the
-        scale: no scale can fix it, so it is reported at once.
-        """
-        if self._grad_scale() > 1.0:
-            return torch.isfinite(adversarial)
-        return torch.isfinite(loss)
 
     def _nonfinite(self, loss: Tensor, terms: dict[str, Tensor]) -> bool:
         """Raise naming the term, or (skip_nonfinite) count a skip; returns False (the step is skipped)."""
@@ -383,17 +372,15 @@ class GAN(L.LightningModule):
         return False
 
     def _grad_scale(self) -> float:
-        """The loss scale of float16 mixed precision (1 otherwise), for input gradients taken by penalties."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        """The float16 loss scale (1 otherwise), for the input gradients penalties take (``loss_scale``)."""
+        return current_scale(self._trainer)
 
     # ---- end of an iteration: counters, EMA, schedulers ---------------------------------------------------------
     def _finish_iteration(self, batch_size: int) -> None:
         # the EMA half-life counts the images of every process (Karras et al. 2020, StyleGAN2-ADA training_loop.py)
         global_batch = batch_size * world_size()
-        self.progress.finish_iteration(
-            global_batch
-        )  # the regularizers' schedules read the new iteration from here
+        # the regularizers' schedules read the new iteration from here
+        self.progress.finish_iteration(global_batch)
         beta = ema_beta(global_batch, self.images_seen, self.ema_half_life_images, self.ema_rampup)
         update_ema(self.generator_ema, self.generator, beta)
         if self.lr_scheduler_g is not None or self.lr_scheduler_d is not None:
@@ -403,13 +390,3 @@ class GAN(L.LightningModule):
         self.step_metrics.record({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
-
-
-def rescale_gradients(optimizer: Any, factor: float) -> None:
-    """Multiply the gradients of ``optimizer``'s parameters by ``factor`` (a power of two: exact in float)."""
-    if factor == 1.0:
-        return
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if p.grad is not None:
-                p.grad.mul_(factor)
