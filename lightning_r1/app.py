@@ -114,6 +114,9 @@ def build_callbacks(
         PreemptionCheckpoint(rd.last_checkpoint(run_dir)),
         RunSummary(run_dir / rd.SUMMARY, overrides=job_overrides()),
     ]
+    schedule = cfg.get("schedule") or {}
+    if "_target_" in schedule:  # schedule=r3gan: learning rates, Adam's β2, EMA half-life over iterations
+        callbacks.append(build(schedule, "schedule"))
     callbacks += build_metrics(cfg.get("metrics") or {}, run_dir, datamodule)
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):

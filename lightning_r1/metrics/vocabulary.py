@@ -62,6 +62,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("train/grad_norm_real", None, "E‖∇ₓD(x)‖² on real samples (GAN diagnostics)"),
     Metric("train/grad_norm_fake", None, "E‖∇ₓD(x)‖² on generated samples (GAN diagnostics)"),
     Metric("train/nonfinite_skips", None, "steps skipped for a non-finite loss (GAN)"),
+    Metric("train/lr_g", None, "G's learning rate this iteration (HyperparameterSchedules)"),
+    Metric(
+        "train/lr_d", None, "D's learning rate this iteration, lazily corrected (HyperparameterSchedules)"
+    ),
+    Metric("train/beta2", None, "Adam's beta2 of G this iteration (HyperparameterSchedules)"),
+    Metric("train/gamma", None, "R1/R2 gamma this iteration, after its schedule (HyperparameterSchedules)"),
+    Metric("train/ema_half_life", None, "EMA half-life in images this iteration (HyperparameterSchedules)"),
     Metric("iteration", None, "generator updates done (GAN)"),
 )
 _BY_KEY = {m.key: m for m in METRICS}

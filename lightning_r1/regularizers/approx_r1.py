@@ -36,7 +36,8 @@ class ApproxR1(R1):
         gamma: penalty strength, as for :class:`R1`.
         sigma: finite-difference step (> 0); small relative to the data scale (images in [-1, 1]: 0.01).
         batch_fraction: share of each real batch that is penalised, in (0, 1].
-        every, schedule, gamma_final, schedule_iterations, lazy_correction: as for :class:`R1`.
+        every, schedule, gamma_final, schedule_iterations, lazy_correction, schedule_warmup, schedule_hold:
+            as for :class:`R1`.
 
     Raises:
         ValueError: as :class:`R1`, ``sigma`` not a positive float, ``batch_fraction`` outside (0, 1].
@@ -57,8 +58,13 @@ class ApproxR1(R1):
         schedule_iterations: int | None = None,
         lazy_correction: bool = False,
         batch_fraction: float = 1.0,
+        schedule_warmup: int = 0,
+        schedule_hold: int = 0,
     ) -> None:
-        super().__init__(gamma, every, schedule, gamma_final, schedule_iterations, lazy_correction)
+        super().__init__(
+            gamma, every, schedule, gamma_final, schedule_iterations, lazy_correction,
+            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
+        )  # fmt: skip
         check_non_negative("sigma", sigma)
         if sigma == 0:
             raise ValueError(f"Expected `sigma` to be a positive float, got {sigma!r}")

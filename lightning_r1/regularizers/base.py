@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
-from lightning_r1.regularizers.schedule import SCHEDULES, scheduled_strength
+from lightning_r1.schedules import KINDS, Schedule
 
 
 def check_non_negative(name: str, value: Any, allow_auto: bool = False) -> None:
@@ -57,15 +57,20 @@ class Regularizer(L.Callback):
         strength: ``gamma`` (R1/R2) or ``weight`` (gradient penalties); "auto" only where the subclass allows it.
         every: lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): apply on every ``every``-th D step with the
             weight multiplied by ``every`` so the average pull is unchanged.
-        schedule: "constant" or "cosine" (decay to ``final`` over ``schedule_iterations`` generator iterations).
-        final: end strength of the cosine schedule.
-        schedule_iterations: length of the decay; defaults to the GAN's ``iterations``.
+        schedule: a kind of :mod:`lightning_r1.schedules`: "constant", "linear", "cosine" or "cosine_warmup"
+            (from the strength to ``final`` over ``schedule_iterations`` generator iterations).
+        final: end strength of a non-constant schedule.
+        schedule_iterations: length of the schedule; defaults to the GAN's ``iterations``.
         lazy_correction: StyleGAN2's optimizer correction for lazy regularization, lr·k/(k+1) and
             beta^(k/(k+1)) on D's Adam. StyleGAN2 takes the penalty as an extra optimizer step; here it joins the
             main D step, so the correction is off by default and offered for replicating StyleGAN2 set-ups.
+        schedule_warmup, schedule_hold: ``cosine_warmup`` only: iterations of the linear warm-up from 0 to the
+            strength, then iterations the strength is held before the cosine decay (R3GAN's
+            ``cosine_decay_with_warmup``); both count within ``schedule_iterations``.
 
     Raises:
-        ValueError: on a negative/NaN strength, ``every`` < 1 or an unknown schedule.
+        ValueError: on a negative/NaN strength, ``every`` < 1, an unknown schedule, or a warm-up/hold that the
+            schedule has no room for.
     """
 
     name: str = "regularizer"
@@ -90,13 +95,16 @@ class Regularizer(L.Callback):
         final: float | None = None,
         schedule_iterations: int | None = None,
         lazy_correction: bool = False,
+        *,
+        schedule_warmup: int = 0,
+        schedule_hold: int = 0,
     ) -> None:
         check_non_negative(self.strength_name, strength, allow_auto=self.allows_auto)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"Expected `every` to be an integer >= 1, got {every!r}")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"Expected `schedule` to be one of {list(SCHEDULES)}, got {schedule!r}")
-        if schedule == "cosine":
+        if schedule not in KINDS:
+            raise ValueError(f"Expected `schedule` to be one of {list(KINDS)}, got {schedule!r}")
+        if schedule != "constant":
             check_non_negative(f"{self.strength_name}_final", final)
         if schedule_iterations is not None and (
             not isinstance(schedule_iterations, int) or schedule_iterations < 1
@@ -109,6 +117,8 @@ class Regularizer(L.Callback):
         self.schedule = schedule
         self.final = final
         self.schedule_iterations = schedule_iterations
+        self.schedule_warmup, self.schedule_hold = schedule_warmup, schedule_hold
+        self.strength_schedule(0.0)  # the warm-up and hold checked against the kind and the length now
         self.lazy_correction = lazy_correction
         self.d_steps_seen = 0  # lazy counter, checkpointed
         self.progress: Progress | None = None  # the GAN's counters, once attached to one (see `iteration`)
@@ -136,9 +146,26 @@ class Regularizer(L.Callback):
             raise RuntimeError(
                 f"{self.name}: {self.strength_name}='auto' is resolved from the first real batch"
             )
-        return scheduled_strength(
-            float(start), self.schedule, self.final, iteration, self.schedule_iterations
-        )
+        # used on its own, with no run length: the schedule has not begun
+        if self.schedule_iterations is None:
+            return float(start)
+        return self.strength_schedule(float(start)).value_at(iteration)
+
+    def strength_schedule(self, start: float) -> Schedule:
+        """The strength's schedule from ``start`` (one vocabulary with the optimizers', :mod:`lightning_r1.schedules`).
+
+        Raises:
+            ValueError: naming ``schedule_warmup`` / ``schedule_hold`` when the kind has none or no room for them.
+        """
+        try:
+            return Schedule(
+                self.schedule, start, self.final, self.schedule_iterations, self.schedule_warmup,
+                self.schedule_hold, 0.0, name=self.name,
+            )  # fmt: skip
+        except ValueError as err:  # the Schedule's field names, as this class's arguments
+            message = str(err).replace(f"`{self.name}.warmup`", "`schedule_warmup`")
+            message = message.replace(f"`{self.name}.hold`", "`schedule_hold`")
+            raise ValueError(message.replace(f"`{self.name}.length`", "`schedule_iterations`")) from None
 
     def penalty(self, d_pass: DiscriminatorPass, iteration: int | None = None) -> Tensor:
         """Weighted penalty ``coefficient · strength · mean_i per_sample_i`` (differentiable w.r.t. D's weights)."""
@@ -206,6 +233,10 @@ class Regularizer(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.schedule_iterations is None and self.schedule != "constant":
             self.schedule_iterations = schedule_length(trainer, pl_module, f"{self.name}.schedule_iterations")
+            try:
+                self.strength_schedule(0.0)  # the warm-up and hold must fit in the run's length too
+            except ValueError as err:
+                raise ValueError(f"{self.name}: {err}") from None
         shape = getattr(trainer.datamodule, "sample_shape", None) if trainer.datamodule is not None else None
         if self.strength == "auto" and shape is not None and len(shape) != 3:
             raise ValueError(

@@ -27,7 +27,7 @@ class WGANGP(Regularizer):
 
     Args:
         weight: penalty weight lambda (>= 0; the paper uses 10).
-        every, schedule, weight_final, schedule_iterations, lazy_correction: as for :class:`~lightning_r1.R1`.
+        every, schedule, weight_final, schedule_iterations, lazy_correction, schedule_warmup, schedule_hold: as for :class:`~lightning_r1.R1`.
 
     Raises:
         ValueError: ``weight`` negative or NaN, ``every`` < 1, unknown ``schedule``.
@@ -46,8 +46,13 @@ class WGANGP(Regularizer):
         weight_final: float | None = None,
         schedule_iterations: int | None = None,
         lazy_correction: bool = False,
+        schedule_warmup: int = 0,
+        schedule_hold: int = 0,
     ) -> None:
-        super().__init__(weight, every, schedule, weight_final, schedule_iterations, lazy_correction)
+        super().__init__(
+            weight, every, schedule, weight_final, schedule_iterations, lazy_correction,
+            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
+        )  # fmt: skip
 
     @property
     def weight(self) -> float:

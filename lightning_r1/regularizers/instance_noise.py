@@ -33,9 +33,11 @@ class InstanceNoise(Regularizer):
 
     Args:
         sigma: noise standard deviation (>= 0; 0 disables the noise).
-        schedule: "constant" or "cosine" (decay to ``sigma_final`` over ``schedule_iterations``).
-        sigma_final: end value of the cosine schedule.
-        schedule_iterations: length of the decay in generator iterations (default: the run's ``iterations``).
+        schedule: a kind of :mod:`lightning_r1.schedules` (constant, linear, cosine, cosine_warmup), from ``sigma``
+            to ``sigma_final`` over ``schedule_iterations``.
+        sigma_final: end value of a non-constant schedule.
+        schedule_iterations: length of the schedule in generator iterations (default: the run's ``iterations``).
+        schedule_warmup, schedule_hold: ``cosine_warmup`` only, as for :class:`~lightning_r1.R1`.
 
     Raises:
         ValueError: ``sigma`` negative, infinite or NaN; unknown ``schedule``.
@@ -55,8 +57,13 @@ class InstanceNoise(Regularizer):
         schedule: str = "constant",
         sigma_final: float | None = None,
         schedule_iterations: int | None = None,
+        schedule_warmup: int = 0,
+        schedule_hold: int = 0,
     ) -> None:
-        super().__init__(sigma, 1, schedule, sigma_final, schedule_iterations, False)
+        super().__init__(
+            sigma, 1, schedule, sigma_final, schedule_iterations, False,
+            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
+        )  # fmt: skip
 
     @property
     def sigma(self) -> float:

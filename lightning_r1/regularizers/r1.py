@@ -24,10 +24,13 @@ class R1(Regularizer):
     Args:
         gamma: penalty strength (>= 0), or "auto" for StyleGAN2-ADA's 0.0002·resolution²/batch.
         every: lazy regularization interval k (weight × k on every k-th D step).
-        schedule: "constant" or "cosine" (decay to ``gamma_final``).
-        gamma_final: end value of the cosine schedule.
-        schedule_iterations: length of the decay in generator iterations (default: the run's ``iterations``).
+        schedule: a kind of :mod:`lightning_r1.schedules` (constant, linear, cosine, cosine_warmup), from ``gamma``
+            to ``gamma_final``.
+        gamma_final: end value of a non-constant schedule.
+        schedule_iterations: length of the schedule in generator iterations (default: the run's ``iterations``).
         lazy_correction: StyleGAN2's optimizer correction for ``every`` > 1.
+        schedule_warmup: ``cosine_warmup`` only: iterations of the linear warm-up from 0 to ``gamma``.
+        schedule_hold: ``cosine_warmup`` only: iterations ``gamma`` is held before the cosine decay.
 
     Raises:
         ValueError: ``gamma`` negative or NaN, ``every`` < 1, unknown ``schedule``.
@@ -50,8 +53,13 @@ class R1(Regularizer):
         gamma_final: float | None = None,
         schedule_iterations: int | None = None,
         lazy_correction: bool = False,
+        schedule_warmup: int = 0,
+        schedule_hold: int = 0,
     ) -> None:
-        super().__init__(gamma, every, schedule, gamma_final, schedule_iterations, lazy_correction)
+        super().__init__(
+            gamma, every, schedule, gamma_final, schedule_iterations, lazy_correction,
+            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
+        )  # fmt: skip
 
     @property
     def gamma(self) -> float | str:

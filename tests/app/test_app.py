@@ -21,7 +21,9 @@ from lightning_r1.app import group_members, train
 
 GROUPS = ["dataset", "model", "loss", "regularizer", "optim", "gan", "trainer", "logger", "metrics"]
 GROUPS += ["experiment"]
+GROUPS += ["schedule"]
 COMPATIBLE_DATA = {"mlp": "ring8", "dirac": "dirac", "dcgan": "mnist_5k", "resnet": "mnist_5k"}
+COMPATIBLE_DATA["r3gan"] = "mnist_5k"
 
 
 def config_files() -> list[tuple[str, str]]:
@@ -45,6 +47,8 @@ def test_every_config_composes_and_instantiates(make_cfg, group: str, name: str,
     elif group == "experiment":
         assert cfg.iterations >= 1
     elif group == "metrics" and "_target_" not in (cfg.get("metrics") or {}):
+        assert name == "none"
+    elif group == "schedule" and "_target_" not in (cfg.get("schedule") or {}):
         assert name == "none"
     else:
         assert instantiate(cfg[group]) is not None

@@ -15,7 +15,6 @@ from lightning_r1.data import Ring8DataModule
 from lightning_r1.models.mlp import build_mlp
 from lightning_r1.regularizers.base import apply_lazy_correction, auto_gamma
 from lightning_r1.regularizers.gradient_penalty import interpolate
-from lightning_r1.regularizers.schedule import scheduled_strength
 
 
 class LinearD(nn.Module):
@@ -154,7 +153,7 @@ def test_cosine_schedule_hits_both_ends() -> None:
     assert r1.strength_at(50) == pytest.approx(5.5)
     assert r1.strength_at(100) == pytest.approx(1.0)
     assert r1.strength_at(1000) == pytest.approx(1.0)
-    assert scheduled_strength(3.0, "constant", None, 500, 100) == 3.0
+    assert R1(gamma=3.0, schedule_iterations=100).strength_at(500) == 3.0
 
 
 def test_schedule_changes_the_penalty_value() -> None:
@@ -207,8 +206,16 @@ def test_state_round_trip() -> None:
         (lambda: R1(every=0), "Expected `every` to be an integer >= 1, got 0"),
         (lambda: R1(every=1.5), "`every`"),
         (
-            lambda: R1(schedule="linear"),
-            "Expected `schedule` to be one of \\['constant', 'cosine'\\], got 'linear'",
+            lambda: R1(schedule="step"),
+            "Expected `schedule` to be one of \\['constant', 'linear', 'cosine', 'cosine_warmup'\\], got 'step'",
+        ),
+        (
+            lambda: R1(schedule="cosine", gamma_final=1.0, schedule_warmup=5),
+            "`schedule_warmup` and `schedule_hold`",
+        ),
+        (
+            lambda: R1(schedule="cosine_warmup", gamma_final=1.0, schedule_iterations=10, schedule_hold=10),
+            "`schedule_warmup` \\+ `schedule_hold` < `schedule_iterations`",
         ),
         (lambda: R1(schedule="cosine"), "`gamma_final`"),
     ],

@@ -1,0 +1,169 @@
+"""HyperparameterSchedules on a real Trainer: the values each iteration's steps see (worked out by hand here), the
+lazy-regularization correction on top of them, the logged keys, and a resume across a schedule boundary."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import TOY, compose_config
+from lightning_r1 import GAN, R1, R2
+from lightning_r1.app import train
+from lightning_r1.callbacks import HyperparameterSchedules
+from lightning_r1.data import Ring8DataModule
+from lightning_r1.models import build_mlp
+
+
+class SeenByTheSteps(L.Callback):
+    """Per iteration: the lrs, betas and EMA half-life the G step of that iteration used (read after it)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        self.trainer = trainer
+        g, d = (
+            pl_module.optimizer_of(net).optimizer for net in (pl_module.generator, pl_module.discriminator)
+        )
+        self.rows.append(
+            {
+                "lr_g": g.param_groups[0]["lr"],
+                "lr_d": d.param_groups[0]["lr"],
+                "betas_g": g.param_groups[0]["betas"],
+                "betas_d": d.param_groups[0]["betas"],
+                "half_life": pl_module.ema_half_life_images,
+            }
+        )
+
+
+def fit(callbacks: list, iterations: int, d_steps: int = 1) -> SeenByTheSteps:
+    L.seed_everything(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0, iterations=iterations,
+              d_steps=d_steps)  # fmt: skip
+    seen = SeenByTheSteps()
+    trainer = L.Trainer(accelerator="cpu", callbacks=[*callbacks, seen], logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=8))
+    return seen
+
+
+def test_values_follow_the_generator_iteration_not_the_optimizer_step() -> None:
+    schedules = HyperparameterSchedules(
+        lr_g={"kind": "linear", "start": 1e-3, "end": 0.0, "length": 10},  # 1e-3 · (1 − i/10)
+        lr_d=5e-4,  # a plain number: constant
+        beta2={"kind": "linear", "start": 0.5, "end": 1.0, "length": 5},  # 0.5 + 0.1 i, then 1
+        ema_half_life_images={"kind": "linear", "start": 0, "end": 1000, "length": 4},  # 250 i, then 1000
+    )
+    rows = fit([schedules], iterations=6, d_steps=2)
+    assert len(rows.rows) == 12  # two D steps per iteration: both see the iteration's values
+    for step, row in enumerate(rows.rows):
+        i = step // 2
+        assert row["lr_g"] == pytest.approx(1e-3 * (1 - i / 10))
+        assert row["lr_d"] == pytest.approx(5e-4)
+        assert row["betas_g"][1] == pytest.approx(min(0.5 + 0.1 * i, 1.0)) == row["betas_d"][1]
+        assert row["betas_g"][0] == 0.0  # beta1 untouched
+        assert row["half_life"] == pytest.approx(min(250 * i, 1000))
+
+
+def test_lazy_correction_applies_to_the_scheduled_values() -> None:
+    """StyleGAN2's correction for every=4: D's lr × 4/5 and betas^(4/5), on each iteration's scheduled value."""
+    schedules = HyperparameterSchedules(
+        lr_g={"kind": "linear", "start": 1e-3, "end": 0.0, "length": 10},
+        lr_d={"kind": "linear", "start": 1e-3, "end": 0.0, "length": 10},
+        beta2={"kind": "linear", "start": 0.5, "end": 1.0, "length": 5},
+    )
+    rows = fit([R1(gamma=1.0, every=4, lazy_correction=True), schedules], iterations=4)
+    for i, row in enumerate(rows.rows):
+        assert row["lr_g"] == pytest.approx(1e-3 * (1 - i / 10))
+        assert row["lr_d"] == pytest.approx(1e-3 * (1 - i / 10) * 4 / 5)
+        assert row["betas_g"][1] == pytest.approx(0.5 + 0.1 * i)
+        assert row["betas_d"][1] == pytest.approx((0.5 + 0.1 * i) ** 0.8)
+        assert row["betas_d"][0] == 0.0  # 0^(4/5), corrected once by the GAN
+
+
+def test_a_beta2_schedule_needs_adam(tmp_path: Path) -> None:
+    cfg = compose_config([*TOY, "iterations=2", "optim=sgd", "schedule=r3gan"], tmp_path / "run")
+    with pytest.raises(
+        ValueError, match=r"schedule\.beta2: expected optimizers with betas \(Adam, AdamW\), got SGD"
+    ):
+        train(cfg)
+
+
+def test_a_warmup_longer_than_the_run_is_refused_before_training(tmp_path: Path) -> None:
+    overrides = [
+        *TOY,
+        "iterations=5",
+        "schedule=r3gan",
+        "schedule.lr_g.kind=cosine_warmup",
+        "schedule.lr_g.warmup=5",
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"^schedule: Expected `lr_g\.warmup` \+ `lr_g\.hold` < `lr_g\.length`, got 5 \+ 0 >= 5$",
+    ):
+        train(compose_config(overrides, tmp_path / "run"))
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def final_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+
+
+def test_resume_across_a_schedule_boundary_is_bitwise(tmp_path: Path) -> None:
+    """Checkpoint at iteration 3, inside every schedule (R3GAN's, length 4; γ warm-up 1, hold 1); resume to 8:
+    the same weights, EMA, optimizer state and logged schedule values as one uninterrupted run."""
+    common = [
+        *TOY,
+        "iterations=8",
+        "trainer.log_every_n_steps=1",
+        "schedule=r3gan",
+        "schedule.length=4",
+        "gan.ema_rampup=null",
+        "regularizer=[r1,r2]",
+        *(f"regularizer.{r}.{k}" for r in ("r1", "r2") for k in ("gamma=0.05", "gamma_final=0.005",
+          "schedule=cosine_warmup", "schedule_iterations=4", "schedule_warmup=1", "schedule_hold=1")),
+    ]  # fmt: skip
+    train(compose_config([*common, "checkpoint_every=3"], tmp_path / "full"))
+    half = tmp_path / "full" / "checkpoints" / "iter_3.ckpt"
+    train(compose_config([*common, f"ckpt_path={half}"], tmp_path / "resumed"))
+    a, b = final_state(tmp_path / "full"), final_state(tmp_path / "resumed")
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for sa, sb in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+        assert sa["param_groups"][0]["lr"] == sb["param_groups"][0]["lr"] == pytest.approx(5e-5)
+        assert sa["param_groups"][0]["betas"] == sb["param_groups"][0]["betas"]
+        for pa, pb in zip(sa["state"].values(), sb["state"].values(), strict=True):
+            assert torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
+    full = {row["iteration"]: row for row in read_rows(tmp_path / "full") if row.get("train/lr_g")}
+    resumed = {row["iteration"]: row for row in read_rows(tmp_path / "resumed") if row.get("train/lr_g")}
+    keys = ("train/lr_g", "train/lr_d", "train/beta2", "train/gamma", "train/ema_half_life")
+    assert set(resumed) and set(resumed) <= set(full)
+    for iteration, row in resumed.items():
+        assert [row[k] for k in keys] == [full[iteration][k] for k in keys], iteration
+    # the logged values by hand: row "iteration" i+1 holds iteration i's values; γ warms up 0 → 0.05 over one
+    # iteration, holds one, then decays to 0.005 at 4; the half-life is 0 → 5M along half a cosine over 4
+    by_iteration = {int(float(i)) - 1: row for i, row in full.items()}
+    assert [float(by_iteration[i]["train/gamma"]) for i in range(6)] == pytest.approx(
+        [0.0, 0.05, 0.05, 0.0275, 0.005, 0.005]
+    )
+    assert [float(by_iteration[i]["train/ema_half_life"]) for i in range(5)] == pytest.approx(
+        [0.0, 2.5e6 * (1 - 2**-0.5), 2.5e6, 2.5e6 * (1 + 2**-0.5), 5e6]
+    )
+    assert float(by_iteration[2]["train/lr_g"]) == pytest.approx((2e-4 + 5e-5) / 2)
+    assert float(by_iteration[2]["train/beta2"]) == pytest.approx((0.9 + 0.99) / 2)
+
+
+def test_gammas_that_differ_are_logged_per_regularizer() -> None:
+    seen = fit([R1(gamma=1.0), R2(gamma=2.0), HyperparameterSchedules(lr_g=1e-3)], iterations=2)
+    metrics = seen.trainer.callback_metrics
+    assert float(metrics["train/gamma_r1"]) == 1.0 and float(metrics["train/gamma_r2"]) == 2.0
+    assert "train/gamma" not in metrics and float(metrics["train/lr_g"]) == pytest.approx(1e-3)
