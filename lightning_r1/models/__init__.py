@@ -4,6 +4,7 @@ from lightning_r1.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_
 from lightning_r1.models.dirac import DiracDiscriminator, DiracGenerator, build_dirac
 from lightning_r1.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
 from lightning_r1.models.pair import GANModels
+from lightning_r1.models.r3gan import R3GANDiscriminator, R3GANGenerator, build_r3gan
 from lightning_r1.models.resnet import ResnetBlock, ResNetDiscriminator, ResNetGenerator, build_resnet
 
 __all__ = [
@@ -14,11 +15,14 @@ __all__ = [
     "GANModels",
     "MLPDiscriminator",
     "MLPGenerator",
+    "R3GANDiscriminator",
+    "R3GANGenerator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "ResnetBlock",
     "build_dcgan",
     "build_dirac",
     "build_mlp",
+    "build_r3gan",
     "build_resnet",
 ]

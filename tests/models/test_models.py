@@ -27,6 +27,7 @@ from lightning_r1.models import (
     build_mlp,
     build_resnet,
 )
+from lightning_r1.models.r3gan import build_r3gan
 
 MODEL_CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "model"
 LATENT = 8
@@ -40,6 +41,11 @@ FAMILIES: dict[str, tuple[Callable[[], GANModels], tuple[int, ...]]] = {
     "dcgan64": (lambda: build_dcgan(LATENT, resolution=64, channels=3, width=4), (3, 64, 64)),
     "resnet16": (lambda: build_resnet(LATENT, resolution=16, channels=3, width=4, nf_max=16), (3, 16, 16)),
     "resnet32": (lambda: build_resnet(LATENT, resolution=32, channels=1, width=4, nf_max=8), (1, 32, 32)),
+    "r3gan16": (lambda: build_r3gan(LATENT, resolution=16, channels=3, widths=8, cardinality=4), (3, 16, 16)),
+    "r3gan32": (
+        lambda: build_r3gan(LATENT, 32, 1, widths=[8, 8, 4, 4], blocks=[1, 2, 1, 1], cardinality=2),
+        (1, 32, 32),
+    ),
 }
 
 
@@ -155,6 +161,8 @@ def test_model_configs_instantiate(path: Path) -> None:
         cfg.model.width = 4  # keep the test fast
     if "nf_max" in cfg.model:
         cfg.model.nf_max = 16
+    if "widths" in cfg.model:
+        cfg.model.widths, cfg.model.cardinality = 8, 4
     if path.stem == "dcgan":
         cfg.dataset.resolution = 32
     G, D = hydra.utils.instantiate(cfg.model)
