@@ -3,6 +3,7 @@
     python benchmarks/step_time.py --quick                      # a few minutes on 2 CPU cores
     python benchmarks/step_time.py --out step_time.json         # the figures in docs/benchmarks.md
     python benchmarks/step_time.py --model resnet --resolution 64 --width 16
+    python benchmarks/step_time.py --model r3gan --width 64 --cardinality 8   # R3GAN backbone (docs/recipes.md)
     python benchmarks/step_time.py --device cuda --precision bf16 --batch-size 256 --out gpu.json
     python benchmarks/step_time.py --variants raw,plain,plain_log_every_step,raw_r1,r1,r1_log_every_step
 
@@ -63,6 +64,7 @@ from bench.common import (  # noqa: E402
     build_models,
     command_line,
     machine,
+    parameter_counts,
     real_batches,
     set_up_process,
 )
@@ -73,6 +75,7 @@ from bench.variants import ABLATIONS, VARIANTS, make_runner, unknown_variants  #
 
 CONFIG_KEYS = (  # the arguments copied into the JSON's "config"
     "model",
+    "cardinality",
     "resolution",
     "width",
     "batch_size",
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device(args.device)
     machine_info = machine(args.device)  # load average before the run
     torch.manual_seed(args.seed)
-    generator, discriminator = build_models(args.model, args.resolution, args.width)
+    generator, discriminator = build_models(args.model, args.resolution, args.width, args.cardinality)
     batches = real_batches(16, args.batch_size, args.resolution, device)  # iteration i uses batch i % 16
     settings = RunSettings.from_args(args)
     runners = {v: make_runner(v, generator, discriminator, settings) for v in args.variants}
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "images_per_s": {v: args.batch_size / seconds for v, seconds in med["loop"].items()},
         "goals": check_goals(ratios["step"]),
         "config": {k: getattr(args, k) for k in CONFIG_KEYS},
+        "parameters": parameter_counts(generator, discriminator),
         "gamma": GAMMA,
         "latent_dim": LATENT_DIM,
         "wall_time_s": time.perf_counter() - t_start,
@@ -183,6 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine_info,
         "command": command_line(),
     }
+    print(f"parameters: {result['parameters']}")
     print_tables(result)
     if args.out:
         with open(args.out, "w") as f:

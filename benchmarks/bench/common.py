@@ -41,14 +41,27 @@ class RunSettings:
         return torch.bfloat16 if self.precision == "bf16" else None
 
 
-def build_models(model: str, resolution: int, width: int) -> tuple[nn.Module, nn.Module]:
-    """A fresh (generator, discriminator) pair for 1-channel images."""
+def build_models(
+    model: str, resolution: int, width: int, cardinality: int = 8
+) -> tuple[nn.Module, nn.Module]:
+    """A fresh (generator, discriminator) pair for 1-channel images (r3gan: ``width`` channels in every stage,
+    one block per stage, ``cardinality`` groups)."""
     from lightning_r1.models.dcgan import build_dcgan
+    from lightning_r1.models.r3gan import build_r3gan
     from lightning_r1.models.resnet import build_resnet
 
+    if model == "r3gan":
+        pair = build_r3gan(LATENT_DIM, resolution, channels=1, widths=width, cardinality=cardinality)
+        return pair[0], pair[1]
     build = {"dcgan": build_dcgan, "resnet": build_resnet}[model]
     pair = build(latent_dim=LATENT_DIM, resolution=resolution, channels=1, width=width)
     return pair[0], pair[1]
+
+
+def parameter_counts(generator: nn.Module, discriminator: nn.Module) -> dict[str, int]:
+    """Trainable parameters of each network."""
+    return {name: sum(p.numel() for p in net.parameters()) for name, net in (("generator", generator),
+            ("discriminator", discriminator))}  # fmt: skip
 
 
 def real_batches(n: int, batch_size: int, resolution: int, device: torch.device) -> list[Tensor]:
@@ -122,7 +135,10 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=("dcgan", "resnet"), default="dcgan")
+    p.add_argument("--model", choices=("dcgan", "resnet", "r3gan"), default="dcgan")
+    p.add_argument(
+        "--cardinality", type=int, default=8, help="r3gan only: groups of the grouped 3×3 convolutions"
+    )
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--width", type=int, default=32, help="base channels of G and D (train.py's default: 32)")
     p.add_argument("--batch-size", type=int, default=64)

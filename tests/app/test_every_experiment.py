@@ -7,16 +7,41 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from conftest import CONF_DIR
 from lightning_r1.app import train
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
 
+# GPU-scale presets (docs/recipes.md) must compose, build and train here too: with their data swapped for MNIST-5k
+# (r3gan_ffhq64: a folder of a few 64×64 images, so its five stages run at 64 px), tiny networks, no FID.
+SMALL = ["batch_size=8", "metrics=none", "gan.latent_dim=8"]
+ON_MNIST = [*SMALL, "dataset=mnist_5k", "dataset.resolution=32", "dataset.channels=1"]
+TINY_R3GAN = ["model.cardinality=2", "model.blocks=1"]
+GPU_SCALE = {
+    "r3gan_cifar10": [*ON_MNIST, *TINY_R3GAN, "model.widths=8"],
+    "r3gan_ffhq64": [*SMALL, *TINY_R3GAN, "model.widths=[8,8,8,8,4]"],
+    "stylegan2ada_cifar": [*ON_MNIST, "model.width=4", "model.nf_max=16"],
+    "gan_stability_celebahq": [*ON_MNIST, "model.width=4", "model.nf_max=16"],
+    "r3gan_stacked_mnist": [*ON_MNIST, *TINY_R3GAN, "model.widths=8"],  # CPU-sized, but ~1 s per iteration
+}
+
+
+def image_folder(root: Path, n: int = 8, size: int = 64) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (size, size), (30 * i, 255 - 30 * i, 7 * i)).save(root / f"{i}.png")
+    return root
+
 
 def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
     """Three iterations; presets that select FID evaluate a few hundred samples into a private cache."""
-    overrides = [f"experiment={experiment}", "iterations=3"]
+    overrides = [f"experiment={experiment}", "iterations=3", *GPU_SCALE.get(experiment, [])]
+    if experiment == "r3gan_ffhq64":
+        overrides.append(f"dataset.root={image_folder(tmp_path / 'images')}")
+    if experiment in GPU_SCALE:
+        return overrides
     if "override /metrics: fid" in (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text():
         overrides += [
             "metrics.num_samples=128",
