@@ -190,3 +190,19 @@ def test_script_restarts_itself_with_steady_malloc(tmp_path: Path, opt_out: str)
         [sys.executable, str(script), *argv], env=env, check=True, capture_output=True, timeout=300
     )
     assert json.loads(out.read_text())["machine"]["malloc"] == ("default" if opt_out else "steady")
+
+
+def test_step_time_times_the_r3gan_backbone_and_counts_its_parameters() -> None:
+    """``--model r3gan``: the raw loop runs on it, and the parameter counts match a count by hand (32 px: four
+    stages of one block each, width 8, two groups; latent 64, one channel)."""
+    result = step_time.main(
+        ["--model", "r3gan", "--width", "8", "--cardinality", "2", "--batch-size", "4", "--threads", "1",
+         "--iterations", "16", "--warmup", "1", "--variants", "raw"]
+    )  # fmt: skip
+    block = (
+        (8 * 16 + 16) + (16 * 8 * 9 + 16) + 16 * 8
+    )  # expand + grouped 3×3 (16 channels in 2 groups) + reduce
+    generator = 8 * 4 * 4 + 64 * 8 + 4 * block + (8 * 1 + 1)  # basis, its scale from z, blocks, to image
+    discriminator = (1 * 8 + 8) + 4 * block + 8 * 16 + (8 + 1)  # from image, blocks, depthwise 4×4, logit
+    assert result["parameters"] == {"generator": generator, "discriminator": discriminator}
+    assert result["config"]["model"] == "r3gan" and positive_finite(result["median_ms"]["raw"])
