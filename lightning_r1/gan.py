@@ -270,7 +270,8 @@ class GAN(L.LightningModule):
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, tuple | list) else batch
         self._train_on(real)
-        if self.d_step_in_iteration == 0 and (self.finite_check.due(self.iteration) or self.trainer.should_stop):
+        at_boundary = self.d_step_in_iteration == 0
+        if at_boundary and (self.finite_check.due(self.iteration) or self.trainer.should_stop):
             self.finite_check.check()
         self.step_metrics.end_batch(self.trainer)
 

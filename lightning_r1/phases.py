@@ -32,7 +32,7 @@ class PhaseLoss:
     terms: dict[
         str, Tensor
     ]  # detached step values (``train/d_loss``, ``train/r1``, ...) to log and to name a NaN
-    grad_norms: dict[str, Tensor] = field(default_factory=dict)  # diagnostics when due (device tensors: no sync)
+    grad_norms: dict[str, Tensor] = field(default_factory=dict)  # diagnostics, when due (no sync)
 
 
 def discriminator_loss(
