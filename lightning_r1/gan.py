@@ -252,12 +252,23 @@ class GAN(L.LightningModule):
         finally:
             net.train(was_training)
 
-    def sample(self, num_samples: int, ema: bool = True, batch_size: int = 256) -> Tensor:
-        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device."""
+    def sample(
+        self, num_samples: int, ema: bool = True, batch_size: int = 256, rows: range | None = None
+    ) -> Tensor:
+        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device.
+
+        ``rows``: generate only these rows of that call (every batch's latents are still drawn, so they are the
+        same samples); sharded evaluation gives each process its share so (``metrics/sharded.py``).
+        """
         chunks = []
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
-            chunks.append(self.generate(torch.randn(n, self.latent_dim, device=self.device), ema=ema))
+            z = torch.randn(n, self.latent_dim, device=self.device)
+            if rows is not None:
+                z = z[max(rows.start - start, 0) : max(min(rows.stop - start, n), 0)]
+                if z.shape[0] == 0:
+                    continue
+            chunks.append(self.generate(z, ema=ema))
         return torch.cat(chunks)
 
     # ---- one training batch: the schedule --------------------------------------------------------------------------
