@@ -97,7 +97,9 @@ def value_at(curve: list[tuple[int, float]], iteration: float) -> float:
         ValueError: for an iteration outside the curve.
     """
     if not curve or iteration < curve[0][0] or iteration > curve[-1][0]:
-        raise ValueError(f"Expected an iteration within {curve[0][0] if curve else '?'}..{curve[-1][0] if curve else '?'}, got {iteration}")
+        raise ValueError(
+            f"Expected an iteration within {curve[0][0] if curve else '?'}..{curve[-1][0] if curve else '?'}, got {iteration}"
+        )
     for (i0, v0), (i1, v1) in zip(curve, curve[1:], strict=False):
         if i0 <= iteration <= i1:
             return v0 if i1 == i0 else v0 + (v1 - v0) * (iteration - i0) / (i1 - i0)
@@ -159,6 +161,7 @@ def markdown(rows: dict[str, dict[str, Any]], seeds: int) -> str:
 def time_steps(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     """Interleaved step times of the timed variants; returns (ratio to none, median ms)."""
     from bench.gan_variants import GANVariant
+
     from lightning_r1.losses import get_loss
 
     torch.manual_seed(0)
@@ -250,6 +253,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--curves-from",
+        type=Path,
+        default=None,
+        help="a speed_quality.json whose FID curves to reuse: only the step times are measured again",
+    )
     args = p.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(args.variants) - set(VARIANTS))
@@ -269,10 +278,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t_timing = time.perf_counter() - t0
     print("step time / none:", {v: round(r, 3) for v, r in ratios.items()}, flush=True)
     curves: dict[str, dict[int, list]] = {v: {} for v in args.variants}
-    for seed in range(args.seeds):  # seed-major: a run cut short still has every variant
+    if args.curves_from is not None:
+        saved = json.loads(args.curves_from.read_text())["curves"]
+        curves = {v: {int(s): [tuple(p) for p in c] for s, c in saved[v].items()} for v in args.variants}
+    for seed in range(
+        args.seeds if args.curves_from is None else 0
+    ):  # seed-major: a cut run has every variant
         for variant in args.variants:
             curves[variant][seed] = train_one(args, variant, seed, args.out / "runs" / f"{variant}_s{seed}")
-            print(f"{variant} seed {seed}: {curves[variant][seed][-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"{variant} seed {seed}: {curves[variant][seed][-1]} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
     rows = summarise(curves, ratios, args.iterations)
     result = {
         "rows": rows, "ratios": ratios, "median_step_ms": ms, "curves": curves,
