@@ -217,8 +217,7 @@ def train_one(args: argparse.Namespace, variant: str, seed: int, run_dir: Path) 
 
     with open(run_dir / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("val/fid")]
-    curve = sorted({int(float(r["iteration"])): float(r["val/fid"]) for r in rows}.items())
-    return [(0, curve[0][1]), *curve] if curve[0][0] != 0 else curve
+    return sorted({int(float(r["iteration"])): float(r["val/fid"]) for r in rows}.items())
 
 
 def plot(curves: dict, ratios: dict, ms_none: float, path: Path) -> None:
