@@ -168,9 +168,7 @@ def time_steps(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
     generator, discriminator = build_models("dcgan", args.resolution, args.width)
     batches = real_batches(16, args.batch_size, args.resolution, torch.device(args.device))
     settings = RunSettings(device=args.device)
-    timed = [v for v in args.variants if timed_as(v) == v] or ["none"]
-    if "none" not in timed:
-        timed = ["none", *timed]
+    timed = list(dict.fromkeys(["none", *(timed_as(v) for v in args.variants)]))  # none is the reference
     runners = {}
     for variant in timed:
         runner = GANVariant("plain", generator, discriminator, settings)
