@@ -29,6 +29,7 @@ quality runs' own timings, which a shared machine makes noisy. Writes ``speed_qu
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -209,10 +210,9 @@ def train_one(args: argparse.Namespace, variant: str, seed: int, run_dir: Path) 
     with open_dict(cfg):
         cfg.run_dir = str(run_dir)
     train(cfg)
-    summary_history = json.loads((run_dir / "summary.json").read_text())
-    assert summary_history["status"] == "completed", summary_history
-    import csv
-
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if summary["status"] != "completed":
+        raise RuntimeError(f"{variant} seed {seed}: the run did not complete: {summary.get('error')}")
     with open(run_dir / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("val/fid")]
     return sorted({int(float(r["iteration"])): float(r["val/fid"]) for r in rows}.items())
