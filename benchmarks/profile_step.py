@@ -11,6 +11,9 @@ total self time of ATen operators (the numerical work) and the rest of the wall 
 ``--flops`` instead counts floating-point operations per iteration (``torch.utils.flop_counter``'s formulas, double
 backward included) for every variant of ``step_time.py``: the cost ratios the math sets, to compare with the timed ones.
 Any variant name of step_time.py works, e.g. the logging ablation: ``--variants raw,plain,plain_log_every_step``.
+``--syncs`` instead lists, per variant, where every scalar read off a tensor (``aten::_local_scalar_dense``: an
+``.item()``, ``bool()`` or ``float()``, a host sync on a GPU) comes from, per iteration: Adam's host-side step counter
+(``torch/optim``, no device sync) apart from everything else.
 """
 
 from __future__ import annotations
@@ -152,7 +155,43 @@ def operator_profile(v: str, runner: object, batches: list, device: torch.device
         f"ATen self time {aten_self:.1f} ms/it, all recorded ops {all_self:.1f} ms/it"
     )
     print("    per iteration: " + ", ".join(f"{k} x{c:g}" for k, c in sorted(counts.items())))
+    reads = sum(e.count for e in events if e.key == "aten::_local_scalar_dense") / n
+    print(
+        f"    scalar reads (aten::_local_scalar_dense) per iteration: {reads:g} (see --syncs for their origin)"
+    )
     print(events.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40))
+
+
+def scalar_read_origins(v: str, runner: object, batches: list) -> None:
+    """Every ``aten::_local_scalar_dense`` of one block, by the line of lightning_r1/Lightning/torch.optim that
+    asked for it (a ``TorchDispatchMode`` sees each with its Python stack), per iteration."""
+    import traceback
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Reads(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.origins: dict[str, int] = defaultdict(int)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN202
+            if func is torch.ops.aten._local_scalar_dense.default:
+                frames = [
+                    f for f in traceback.extract_stack()[:-1] if "site-packages/torch/utils" not in f.filename
+                ]
+                ours = [f for f in frames if "lightning_r1" in f.filename or "torch/optim" in f.filename]
+                where = ours[-1] if ours else frames[-1]
+                self.origins[f"{Path(where.filename).name}:{where.lineno} ({where.name})"] += 1
+            return func(*args, **(kwargs or {}))
+
+    reads = Reads()
+    n = len(batches)
+    with reads:
+        runner.run_block(batches)
+    total = sum(reads.origins.values()) / n
+    print(f"\n=== {v}: {total:g} scalar reads per iteration over {n} iterations")
+    for where, count in sorted(reads.origins.items(), key=lambda kv: -kv[1]):
+        print(f"    {count / n:8.4g} /it  {where}")
 
 
 def python_profile(v: str, runner: object, batches: list, rows: int) -> None:
@@ -183,6 +222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cprofile", type=int, default=0, help="also print the top N functions by own time (cProfile)"
     )
     p.add_argument("--flops", action="store_true", help="count FLOPs per iteration of every variant")
+    p.add_argument("--syncs", action="store_true", help="where each scalar read off a tensor comes from")
     args = p.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = unknown_variants(args.variants)
@@ -206,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     for v in args.variants:
         runner = make_runner(v, g0, d0, settings)
         runner.run_block(batches)  # warm-up
+        if args.syncs:
+            scalar_read_origins(v, runner, batches)
+            continue
         operator_profile(v, runner, batches, device, args.top)
         if args.cprofile:
             python_profile(v, runner, batches, args.cprofile)

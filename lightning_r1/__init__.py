@@ -4,7 +4,7 @@ from lightning_r1 import GAN, R1, R2, WGANGP, ZeroGP
 """
 
 from lightning_r1.gan import GAN
-from lightning_r1.regularizers import R1, R2, WGANGP, ApproxR1, InstanceNoise, Regularizer, ZeroGP
+from lightning_r1.regularizers import R1, R2, WGANGP, ApproxR1, ApproxR2, InstanceNoise, Regularizer, ZeroGP
 
-__all__ = ["GAN", "R1", "R2", "WGANGP", "ZeroGP", "ApproxR1", "InstanceNoise", "Regularizer"]
+__all__ = ["GAN", "R1", "R2", "WGANGP", "ZeroGP", "ApproxR1", "ApproxR2", "InstanceNoise", "Regularizer"]
 __version__ = "0.1.0"

@@ -26,6 +26,7 @@ from lightning_r1.checks import check_positive_int, check_sample_shapes, paramet
 from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.errors import NonFiniteLossError
+from lightning_r1.finite_guard import DeferredFiniteCheck
 from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_go_ahead
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
@@ -57,6 +58,9 @@ class GAN(L.LightningModule):
         diagnostics_every: log ``train/grad_norm_real`` / ``train/grad_norm_fake`` every this many iterations (0: never).
         skip_nonfinite: on a NaN/Inf loss or penalty, skip that optimizer step and count it
             (``train/nonfinite_skips``) instead of stopping with :class:`NonFiniteLossError`.
+        finite_check_every: without ``skip_nonfinite``, read the steps' "loss is finite" flags once every this
+            many iterations, before every checkpoint and at the end, instead of once per step (a host sync each);
+            1 = every step. See :mod:`lightning_r1.finite_guard`.
         compile: ``torch.compile`` G, and D for the passes that need no double backward (R1/R2's penalised batch
             runs D eagerly: torch.compile cannot differentiate twice). ``compile_kwargs`` go to ``torch.compile``.
         epoch_means: also publish ``train/<key>_epoch``, the mean over each epoch (as ``self.log(on_epoch=True)``).
@@ -84,6 +88,7 @@ class GAN(L.LightningModule):
         ema_rampup: float | None = 0.05,
         diagnostics_every: int = 50,
         skip_nonfinite: bool = False,
+        finite_check_every: int = 16,
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
         epoch_means: bool = False,
@@ -124,6 +129,7 @@ class GAN(L.LightningModule):
         self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
         self.diagnostics_every = diagnostics_every
         self.skip_nonfinite = skip_nonfinite
+        self.finite_check = DeferredFiniteCheck(finite_check_every)  # no host sync per step (finite_guard.py)
         # a plain dict, so the compiled wrappers are not registered as submodules (no duplicate state_dict keys)
         self._compiled: dict[str, nn.Module] = {}
         if compile:
@@ -223,10 +229,12 @@ class GAN(L.LightningModule):
         self.step_metrics.end_epoch(self.trainer)
 
     def on_train_end(self) -> None:
+        self.finite_check.check()
         self.step_metrics.end_training(self.trainer)
 
     # ---- checkpoints: the counters and the RNG states, so a resumed run continues bit for bit ---------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.finite_check.check()  # raises (nothing written) when a pending step was not finite
         save_progress(self.progress, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -244,12 +252,23 @@ class GAN(L.LightningModule):
         finally:
             net.train(was_training)
 
-    def sample(self, num_samples: int, ema: bool = True, batch_size: int = 256) -> Tensor:
-        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device."""
+    def sample(
+        self, num_samples: int, ema: bool = True, batch_size: int = 256, rows: range | None = None
+    ) -> Tensor:
+        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device.
+
+        ``rows``: generate only these rows of that call (every batch's latents are still drawn, so they are the
+        same samples); sharded evaluation gives each process its share so (``metrics/sharded.py``).
+        """
         chunks = []
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
-            chunks.append(self.generate(torch.randn(n, self.latent_dim, device=self.device), ema=ema))
+            z = torch.randn(n, self.latent_dim, device=self.device)
+            if rows is not None:
+                z = z[max(rows.start - start, 0) : max(min(rows.stop - start, n), 0)]
+                if z.shape[0] == 0:
+                    continue
+            chunks.append(self.generate(z, ema=ema))
         return torch.cat(chunks)
 
     # ---- one training batch: the schedule --------------------------------------------------------------------------
@@ -262,6 +281,9 @@ class GAN(L.LightningModule):
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, tuple | list) else batch
         self._train_on(real)
+        at_boundary = self.d_step_in_iteration == 0
+        if at_boundary and (self.finite_check.due(self.iteration) or self.trainer.should_stop):
+            self.finite_check.check()
         self.step_metrics.end_batch(self.trainer)
 
     def _train_on(self, real: Tensor) -> None:
@@ -354,6 +376,13 @@ class GAN(L.LightningModule):
         decision travels in the gradient all-reduce, so every process skips (or stops) together.
         """
         finite = step_may_go_ahead(loss, terms[adversarial], self._grad_scale())
+        if not self.skip_nonfinite:  # stop policy: the flag is read later, with others (finite_guard.py)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            world_finite = average_gradients(params, finite) if world_size() > 1 else finite
+            self.finite_check.note(self.iteration, world_finite, loss, terms)
+            return True
         if world_size() == 1 and not bool(finite):
             return self._nonfinite(loss, terms)  # one process: no backward spent on a NaN
         optimizer.zero_grad(set_to_none=True)

@@ -32,7 +32,7 @@ class PhaseLoss:
     terms: dict[
         str, Tensor
     ]  # detached step values (``train/d_loss``, ``train/r1``, ...) to log and to name a NaN
-    grad_norms: dict[str, float] = field(default_factory=dict)  # diagnostics, when they were due
+    grad_norms: dict[str, Tensor] = field(default_factory=dict)  # diagnostics, when due (no sync)
 
 
 def discriminator_loss(
@@ -82,7 +82,7 @@ def discriminator_loss(
     norms = {}
     if diagnose:
         norms = {
-            f"train/grad_norm_{side}": d_pass.sq_norm(side, create_graph=False).mean().item()
+            f"train/grad_norm_{side}": d_pass.sq_norm(side, create_graph=False).mean().detach()
             for side in ("real", "fake")
         }
     return PhaseLoss(total, {k: v.detach() for k, v in terms.items()}, norms)

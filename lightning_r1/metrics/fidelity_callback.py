@@ -1,7 +1,9 @@
 """``FidelityMetrics``: FID (and optionally KID, IS, precision/recall) of the EMA generator during training.
 
 Samples go to torch-fidelity in memory (uint8, no PNG files); real-data statistics are computed once and cached
-on disk (see ``real_stats_cache``); evaluation runs on global rank 0 and the values are broadcast to all ranks.
+on disk (see ``real_stats_cache``). On one process torch-fidelity's ``calculate_metrics`` does everything; under DDP
+every rank generates and featurizes its share and the features are gathered (``sharded``); rank 0's values are
+broadcast to all ranks.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from typing import Any
 import lightning as L
 import torch
 import torch_fidelity
+import torch_fidelity.utils as tf_utils
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.utils.data import Subset
+from torch_fidelity.metric_fid import (
+    fid_featuresdict_to_statistics,
+    fid_featuresdict_to_statistics_cached,
+    fid_statistics_to_metric,
+)
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+from torch_fidelity.utils_torch import torch_atomic_save
 
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
@@ -26,6 +39,7 @@ from lightning_r1.metrics.real_stats_cache import (
     real_pass_needed,
     resolve_cache_dir,
 )
+from lightning_r1.metrics.sharded import featurize_share, share
 from lightning_r1.step_logging import publish
 
 # torch-fidelity result key → our log key.
@@ -221,8 +235,12 @@ class FidelityMetrics(MetricHistory, L.Callback):
         return damaged
 
     @torch.no_grad()
-    def generate(self, pl_module: L.LightningModule) -> UInt8Images:
-        """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored."""
+    def generate(self, pl_module: L.LightningModule, rows: range | None = None) -> UInt8Images:
+        """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored.
+
+        ``rows``: only these rows of the ``num_samples`` (a process's share under DDP; ``pl_module.sample`` must
+        accept ``rows``, as ``GAN.sample`` does).
+        """
         device = pl_module.device
         devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
@@ -231,7 +249,8 @@ class FidelityMetrics(MetricHistory, L.Callback):
         )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
-            samples = pl_module.sample(self.num_samples, ema=True, batch_size=self.batch_size)
+            part = {} if rows is None else {"rows": rows}
+            samples = pl_module.sample(self.num_samples, ema=True, batch_size=self.batch_size, **part)
         if samples.dim() != 4:
             raise ValueError(
                 f"FidelityMetrics needs image samples [N, C, H, W], got shape {tuple(samples.shape)}"
@@ -242,9 +261,18 @@ class FidelityMetrics(MetricHistory, L.Callback):
         """Generate samples and run torch-fidelity against the (cached) real statistics on this process."""
         if self._real is None or self._extractor is None:
             raise RuntimeError("FidelityMetrics.compute() before on_fit_start()")
+        trainer = getattr(pl_module, "_trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            return self._compute_sharded(trainer, pl_module)
         self.discard_damaged_cache()
         out = torch_fidelity.calculate_metrics(
-            input1=self.generate(pl_module),
+            input1=self.generate(pl_module), **self._fidelity_kwargs(pl_module)
+        )
+        return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
+
+    def _fidelity_kwargs(self, pl_module: L.LightningModule) -> dict[str, Any]:
+        """torch-fidelity's keyword arguments for this callback (all but ``input1``)."""
+        return dict(
             input2=self._real,
             input2_cache_name=self._cache_key,
             cache_root=str(self.cache_dir),
@@ -262,11 +290,71 @@ class FidelityMetrics(MetricHistory, L.Callback):
             rng_seed=self.seed,
             verbose=self.verbose,
         )
+
+    def _compute_sharded(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        """Every rank featurizes its share (real data too, on a cold cache); rank 0 scores (``sharded``).
+
+        Returns:
+            The metrics on rank 0; ``{}`` on the other ranks (the caller broadcasts rank 0's).
+        """
+        rank, world, device = trainer.global_rank, trainer.world_size, pl_module.device
+        kwargs = self._fidelity_kwargs(pl_module)
+        layers = self._layers()
+        extractor = tf_utils.create_feature_extractor(
+            self._extractor, sorted(set(layers.values())), **{**kwargs, "verbose": False}
+        )
+        cold = False
+        if rank == 0:
+            self.discard_damaged_cache()
+            cold = self.real_pass_needed()
+        if trainer.strategy.broadcast(
+            cold, src=0
+        ):  # the real pass, sharded; rank 0 fills torch-fidelity's cache
+            n_real = len(self._real)
+            part = Subset(self._real, share(n_real, rank, world))
+            real = featurize_share(trainer.strategy, part, n_real, world, extractor, self.batch_size, device)
+            if rank == 0:
+                self._write_real_cache(real, layers)
+        n = self.num_samples
+        mine = self.generate(pl_module, rows=share(n, rank, world))
+        fake = featurize_share(trainer.strategy, mine, n, world, extractor, self.batch_size, device)
+        if rank != 0:
+            return {}
+        # torch-fidelity's own functions of features and statistics; the real side read from its cache
+        out: dict[str, Any] = {}
+        real = None
+        if self.kid or self.prc:
+            real = tf_utils.extract_featuresdict_from_input_id_cached(2, extractor, **kwargs)
+        if self.isc:
+            out.update(isc_featuresdict_to_metric(fake, layers["isc"], **kwargs))
+        if self.fid:
+            stats_real = fid_featuresdict_to_statistics_cached(
+                real, self._cache_key, extractor, layers["fid"], **kwargs
+            )
+            stats_fake = fid_featuresdict_to_statistics(fake, layers["fid"])
+            out.update(fid_statistics_to_metric(stats_fake, stats_real, self.verbose))
+        if self.kid:
+            out.update(kid_featuresdict_to_metric(fake, real, layers["kid"], **kwargs))
+        if self.prc:
+            out.update(prc_featuresdict_to_metric(fake, real, layers["prc"], **kwargs))
         return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
 
+    def _write_real_cache(self, features: dict, layers: dict[str, str]) -> None:
+        """Real features (and FID statistics) under the names torch-fidelity's cache reads (``real_cache_files``)."""
+        files = real_cache_files(self.cache_dir, self._cache_key, self._extractor, layers)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for path in files["features"]:
+            layer = path.name.removeprefix(f"{self._cache_key}-{self._extractor}-features-").removesuffix(
+                ".pt"
+            )
+            torch_atomic_save(features[layer], str(path))
+        for path in files["fid_stats"]:
+            torch_atomic_save(fid_featuresdict_to_statistics(features, layers["fid"]), str(path))
+
     def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int) -> None:
-        metrics = self.compute(pl_module) if trainer.is_global_zero else None
-        metrics = trainer.strategy.broadcast(metrics, src=0)  # other ranks wait here for rank 0
+        # one process computes alone; under DDP every rank takes part (sharded) and rank 0 scores
+        metrics = self.compute(pl_module) if trainer.is_global_zero or trainer.world_size > 1 else None
+        metrics = trainer.strategy.broadcast(metrics, src=0)
         self.record(it, metrics)
         # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)
         publish(trainer, pl_module, metrics, prog_bar=("val/fid",))

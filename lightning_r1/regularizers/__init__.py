@@ -1,6 +1,7 @@
 """Gradient-penalty regularizers: Lightning callbacks that are also plain callables."""
 
 from lightning_r1.regularizers.approx_r1 import ApproxR1
+from lightning_r1.regularizers.approx_r2 import ApproxR2
 from lightning_r1.regularizers.base import Regularizer
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm
 from lightning_r1.regularizers.gradient_penalty import WGANGP, ZeroGP
@@ -13,6 +14,7 @@ __all__ = [
     "WGANGP",
     "ZeroGP",
     "ApproxR1",
+    "ApproxR2",
     "InstanceNoise",
     "Regularizer",
     "DiscriminatorPass",

@@ -34,17 +34,35 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, pen
         torch.testing.assert_close(ddp[key], value, atol=1e-5, rtol=0)
 
 
-def test_fid_under_ddp_is_computed_once_and_reaches_every_rank(tmp_path: Path) -> None:
-    """Rank 0 computes FID and broadcasts it: both ranks log the same values, equal to a one-process run's."""
+def test_fid_kid_prc_under_ddp_are_sharded_and_equal_one_process(tmp_path: Path) -> None:
+    """Each rank featurizes its share (the real pass too, on a cold cache) and rank 0 scores the gathered features:
+    both ranks log the values of a one-process run (within 1e-3), and the two processes fill torch-fidelity's cache
+    with the files (names and contents) one process writes, so a later one-process run reads them."""
     script = REPO_ROOT / "tests" / "helpers" / "ddp_metrics_run.py"
-    for devices in (1, 2):
-        result = subprocess.run([sys.executable, str(script), str(tmp_path), str(devices)], capture_output=True,
-                                text=True, timeout=400, cwd=tmp_path)  # fmt: skip
+    for devices, cache in ((1, "cold1"), (2, "cold2")):
+        result = subprocess.run([sys.executable, str(script), str(tmp_path), str(devices), cache],
+                                capture_output=True, text=True, timeout=400, cwd=tmp_path)  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-    single, rank0, rank1 = (json.loads((tmp_path / f"devices{d}_rank{r}.json").read_text())
-                            for d, r in ((1, 0), (2, 0), (2, 1)))  # fmt: skip
+    single, rank0, rank1 = (json.loads((tmp_path / f"devices{d}_{c}_rank{r}.json").read_text())
+                            for d, c, r in ((1, "cold1", 0), (2, "cold2", 0), (2, "cold2", 1)))  # fmt: skip
     assert [h["iteration"] for h in rank0["history"]] == [2, 4]
-    assert (rank0.pop("compute_calls"), rank1.pop("compute_calls")) == (2, 0)  # rank 0 computes, rank 1 waits
-    assert rank1 == rank0  # and receives rank 0's values (history and the logged val/fid)
+    assert (rank0.pop("compute_calls"), rank1.pop("compute_calls")) == (2, 2)  # every rank takes part
+    reads = rank0.pop("real_reads"), rank1.pop("real_reads")  # the real pass was sharded: about half each
+    assert sum(reads) >= 501 and max(reads) <= 251 + 1  # (+1: torch-fidelity looks at item 0 of its input)
+    assert rank1 == rank0  # rank 0's values reach every rank
+    keys = ("val/fid", "val/kid_mean", "val/kid_std", "val/precision", "val/recall")
     for ours, reference in zip(rank0["history"], single["history"], strict=True):
-        assert ours["val/fid"] == pytest.approx(reference["val/fid"], rel=1e-3)
+        assert set(keys) <= set(reference)
+        for key in keys:
+            assert ours[key] == pytest.approx(reference[key], rel=1e-3, abs=1e-3), key
+    one, two = ({p.name: p for p in (tmp_path / cache).iterdir()} for cache in ("cold1", "cold2"))
+    assert sorted(one) == sorted(two) and len(one) >= 2  # features of each layer and the FID statistics
+    for name, path in one.items():  # features: a tensor; FID statistics: {"mu", "sigma"} (numpy)
+        ours, reference = (torch.load(p, weights_only=False) for p in (two[name], path))
+        if not isinstance(ours, dict):
+            ours, reference = {"features": ours}, {"features": reference}
+        assert sorted(ours) == sorted(reference)
+        for key in ours:
+            torch.testing.assert_close(
+                torch.as_tensor(ours[key]), torch.as_tensor(reference[key]), atol=1e-4, rtol=1e-4
+            )

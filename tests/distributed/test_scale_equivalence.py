@@ -43,7 +43,9 @@ def free_port() -> int:
 
 def launch(out: Path, world: int, cases: list[str]) -> None:
     """Start ``world`` runner processes as torchrun would (one thread each) and wait for all of them."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "tests")}
+    # the checkout's package first, not whichever copy is installed (an editable install of another checkout)
+    path = os.pathsep.join([str(REPO_ROOT / "tests"), str(REPO_ROOT)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     if world > 1:
         env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(world),
                 "NODE_RANK": "0"}  # fmt: skip

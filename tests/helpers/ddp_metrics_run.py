@@ -1,5 +1,9 @@
 """Helper script for tests/distributed/test_ddp.py (not a test itself): a tiny DCGAN on MNIST-5k with the FID callback, on one
-process (batch 16) or N processes (gloo, CPU, batch 16/N each). Every rank writes what it saw of ``val/fid``."""
+process (batch 16) or N processes (gloo, CPU, batch 16/N each). Every rank writes what it saw of the metrics.
+
+    python ddp_metrics_run.py OUT_DIR DEVICES [CACHE_NAME]    # CACHE_NAME: a folder under OUT_DIR (default: cache)
+
+Shares are unequal on purpose: 250 samples in batches of 64 and 501 real images over 2 processes."""
 
 import json
 import sys
@@ -25,22 +29,22 @@ class CountingFidelityMetrics(FidelityMetrics):
         return super().compute(pl_module)
 
 
-def main(out_dir: str, devices: int) -> None:
+def main(out_dir: str, devices: int, cache: str = "cache") -> None:
     torch.set_num_threads(1)
     L.seed_everything(0)
     models = build_dcgan(latent_dim=16, resolution=32, channels=1, width=4)
     gan = GAN(models.generator, models.discriminator, latent_dim=16, iterations=4, diagnostics_every=0)
-    fid = CountingFidelityMetrics(every=2, num_samples=256, num_real_samples=512, cache_dir=str(Path(out_dir) / "cache"),
-                          verbose=False)  # fmt: skip
+    fid = CountingFidelityMetrics(every=2, num_samples=250, num_real_samples=501, batch_size=64, kid=True, prc=True,
+                                  kid_subset_size=100, cache_dir=str(Path(out_dir) / cache), verbose=False)  # fmt: skip
     strategy = GANDDPStrategy(process_group_backend="gloo", start_method="popen") if devices > 1 else "auto"
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, callbacks=[R1(gamma=1.0), fid],
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, use_distributed_sampler=False)  # fmt: skip
     trainer.fit(gan, datamodule=MNIST5kDataModule(batch_size=16 // devices))
     seen = {"history": fid.history, "callback_metric": float(trainer.callback_metrics["val/fid"]),
-            "compute_calls": fid.compute_calls}  # fmt: skip
-    (Path(out_dir) / f"devices{devices}_rank{trainer.global_rank}.json").write_text(json.dumps(seen))
+            "compute_calls": fid.compute_calls, "real_reads": fid._real.reads}  # fmt: skip
+    (Path(out_dir) / f"devices{devices}_{cache}_rank{trainer.global_rank}.json").write_text(json.dumps(seen))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:])
