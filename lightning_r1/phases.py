@@ -114,7 +114,9 @@ def generator_loss(
     net = compiled if compiled is not None else discriminator
     with frozen(discriminator):
         d_fake = logits(net, perturb(fake, regularizers), *fake_extra)
-        d_real = logits(net, perturb(real, regularizers), *real_extra) if needs_real_for_generator(loss) else None
+        d_real = (
+            logits(net, perturb(real, regularizers), *real_extra) if needs_real_for_generator(loss) else None
+        )
     g_loss = loss.g_loss(d_fake, d_real)
     return PhaseLoss(g_loss, {"train/g_loss": g_loss.detach()})
 

@@ -24,11 +24,15 @@ def class_folders(root: Path) -> Path:
     for name in ("seven", "one", "four"):
         (root / name).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(np.full((32, 32), 20 * i + len(name), dtype=np.uint8)).save(root / name / f"{i}.png")
+            Image.fromarray(np.full((32, 32), 20 * i + len(name), dtype=np.uint8)).save(
+                root / name / f"{i}.png"
+            )
     return root
 
 
-def test_conditional_run_takes_classes_from_the_dataset_and_draws_one_row_per_class(make_cfg, tmp_path) -> None:
+def test_conditional_run_takes_classes_from_the_dataset_and_draws_one_row_per_class(
+    make_cfg, tmp_path
+) -> None:
     root = class_folders(tmp_path / "digits")
     cfg = make_cfg(["conditional=true", "dataset=image_folder", f"dataset.root={root}", "dataset.resolution=32",
                     "dataset.channels=1", "dataset.num_workers=0", *MNIST_TINY, "samples_every=2"])  # fmt: skip
@@ -84,7 +88,9 @@ def test_bad_conditional_input_is_one_line_before_training(make_cfg, overrides, 
 
 
 def test_class_accuracy_is_logged_for_conditional_mnist(make_cfg) -> None:
-    cfg = make_cfg(["conditional=true", *MNIST_TINY, "metrics=fid", "metrics.every=0", "metrics.num_samples=50"])
+    cfg = make_cfg(
+        ["conditional=true", *MNIST_TINY, "metrics=fid", "metrics.every=0", "metrics.num_samples=50"]
+    )
     train(cfg)
     summary = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
     assert 0.0 <= summary["metrics"]["val/class_accuracy"] <= 1.0

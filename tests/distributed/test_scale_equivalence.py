@@ -43,7 +43,12 @@ def free_port() -> int:
 
 def launch(out: Path, world: int, cases: list[str]) -> None:
     """Start ``world`` runner processes as torchrun would (one thread each) and wait for all of them."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "tests")}
+    # the checkout's package first (a worktree beside an editable install of another checkout imports its own)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), str(REPO_ROOT)]),
+    }
     if world > 1:
         env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(world),
                 "NODE_RANK": "0"}  # fmt: skip
