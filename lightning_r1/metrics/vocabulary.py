@@ -51,6 +51,7 @@ METRICS: tuple[Metric, ...] = (
         True,
         "MNIST classifier: share of samples of the class asked for (ClassAccuracy)",
     ),
+    Metric("val/intra_fid", False, "mean over classes of per-class FIDs (FidelityMetrics, intra_fid)"),
     Metric("val/isc_mean", True, "Inception Score, mean over splits (FidelityMetrics)"),
     Metric("val/precision", True, "improved precision (FidelityMetrics)"),
     Metric("val/recall", True, "improved recall (FidelityMetrics)"),
