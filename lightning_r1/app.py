@@ -26,6 +26,7 @@ from lightning_r1.callbacks import (
 from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
+from lightning_r1.conditional_app import class_callbacks, configure_classes
 from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
@@ -118,6 +119,7 @@ def build_callbacks(
     if "_target_" in schedule:  # schedule=r3gan: learning rates, Adam's β2, EMA half-life over iterations
         callbacks.append(build(schedule, "schedule"))
     callbacks += build_metrics(cfg.get("metrics") or {}, run_dir, datamodule)
+    callbacks += class_callbacks(cfg, datamodule)  # val/class_accuracy: conditional runs on MNIST data
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
@@ -182,6 +184,7 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")
+    configure_classes(cfg, datamodule, run_dir)  # conditional=true: gan.num_classes from the dataset
     models = build(cfg.model, "model")
     gan = build_gan(
         cfg.gan,

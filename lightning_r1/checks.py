@@ -29,16 +29,20 @@ def check_sample_shapes(
     sample_shape: torch.Size,
     source: str,
     device: torch.device,
+    num_classes: int | None = None,
 ) -> None:
     """Fail before the first step when G's samples or D's input do not match the data.
+
+    ``num_classes``: a conditional pair is called as ``G(z, y)`` and ``D(x, y)`` (labels 0 here).
 
     Raises:
         ValueError: naming both shapes, e.g. data (1, 32, 32) against generator output (3, 64, 64).
     """
+    extra = () if num_classes is None else (torch.zeros(2, dtype=torch.long, device=device),)
     was_training = generator.training
     generator.eval()
     try:
-        fake = generator(torch.zeros(2, latent_dim, device=device, dtype=parameter_dtype(generator)))
+        fake = generator(torch.zeros(2, latent_dim, device=device, dtype=parameter_dtype(generator)), *extra)
     finally:
         generator.train(was_training)
     if tuple(fake.shape[1:]) != tuple(sample_shape):
@@ -46,7 +50,9 @@ def check_sample_shapes(
             f"{source} gives samples of shape {tuple(sample_shape)} but the generator produces "
             f"{tuple(fake.shape[1:])}; set model.resolution / model.channels (or the dataset's) to match"
         )
-    out = discriminator(torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)))
+    out = discriminator(
+        torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)), *extra
+    )
     if out.numel() != 2:
         raise ValueError(
             f"Expected the discriminator to return one logit per sample ([N] or [N, 1]), got {tuple(out.shape)}"

@@ -161,6 +161,7 @@ def load_run(
         discriminator=models.discriminator,
         latent_dim=cfg.gan.latent_dim,
         loss=build(cfg.loss, "loss") if "loss" in cfg else "nonsaturating",
+        num_classes=OmegaConf.select(cfg, "gan.num_classes", default=None),  # a conditional run: G(z, y)
     )
     trainer.precision_plugin.convert_module(gan)  # e.g. float64 for a 64-true run, before the weights load
     weights = state["state_dict"]

@@ -23,6 +23,14 @@ from torch import Tensor, nn
 
 from lightning_r1 import phases
 from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
+from lightning_r1.conditioning import (
+    as_extra,
+    balanced_labels,
+    check_conditioning,
+    check_fit_labels,
+    draw_fake_labels,
+    split_batch,
+)
 from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.errors import NonFiniteLossError
@@ -64,6 +72,10 @@ class GAN(L.LightningModule):
         compile: ``torch.compile`` G, and D for the passes that need no double backward (R1/R2's penalised batch
             runs D eagerly: torch.compile cannot differentiate twice). ``compile_kwargs`` go to ``torch.compile``.
         epoch_means: also publish ``train/<key>_epoch``, the mean over each epoch (as ``self.log(on_epoch=True)``).
+        num_classes: class-conditional training (labels in ``[0, num_classes)``): batches are ``(x, y)``, the module
+            calls ``G(z, y)`` and ``D(x, y)``; None (default) is unconditional, ``G(z)`` and ``D(x)``.
+        fake_labels: the labels fakes are generated with: "real" (the real batch's, so real and fake pairs share a
+            class, as R3GAN pairs them) or "uniform" (drawn uniformly for the global batch).
         lr_scheduler_g, lr_scheduler_d: factories ``optimizer -> LRScheduler`` (e.g. a partial of
             ``torch.optim.lr_scheduler.StepLR``). Manual optimization means Lightning steps no scheduler: the GAN
             steps each once per iteration (generator update), after the G step; ``step_size``-like arguments
@@ -94,8 +106,11 @@ class GAN(L.LightningModule):
         epoch_means: bool = False,
         lr_scheduler_g: SchedulerFactory | None = None,
         lr_scheduler_d: SchedulerFactory | None = None,
+        num_classes: int | None = None,
+        fake_labels: str = "real",
     ) -> None:
         super().__init__()
+        check_conditioning(num_classes, fake_labels)
         check_positive_int("latent_dim", latent_dim)
         check_positive_int("d_steps", d_steps)
         if iterations is not None:
@@ -120,6 +135,7 @@ class GAN(L.LightningModule):
         self.discriminator = discriminator
         self.generator_ema = make_ema_copy(generator)
         self.latent_dim = latent_dim
+        self.num_classes, self.fake_labels = num_classes, fake_labels
         self.loss = get_loss(loss) if isinstance(loss, str) else loss
         adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.0, 0.99))
         self.optimizer_g = optimizer_g or adam
@@ -201,6 +217,7 @@ class GAN(L.LightningModule):
         if self.iterations is not None:
             self.trainer.fit_loop.max_epochs = -1  # `iterations` is the training length, not epochs
         self._apply_lazy_correction()
+        check_fit_labels(self.num_classes, self.fake_labels, self.trainer.datamodule, self.regularizers)
         shape = getattr(self.trainer.datamodule, "sample_shape", None) if self.trainer.datamodule else None
         if shape is not None:
             self._check_shapes(
@@ -221,7 +238,13 @@ class GAN(L.LightningModule):
 
     def _check_shapes(self, sample_shape: torch.Size, source: str) -> None:
         check_sample_shapes(
-            self.generator, self.discriminator, self.latent_dim, sample_shape, source, self.device
+            self.generator,
+            self.discriminator,
+            self.latent_dim,
+            sample_shape,
+            source,
+            self.device,
+            self.num_classes,
         )
         self._shapes_checked = True
 
@@ -242,33 +265,49 @@ class GAN(L.LightningModule):
 
     # ---- sampling (the EMA generator by default), for grids, metrics and users ---------------------------------
     @torch.no_grad()
-    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
-        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode."""
+    def generate(self, z: Tensor, ema: bool = True, labels: Tensor | None = None) -> Tensor:
+        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode.
+
+        ``labels``: the classes to generate (conditional GANs); None draws class-balanced labels 0, 1, …, K−1, 0, …
+        """
         net = self.generator_ema if ema else self.generator
+        if self.num_classes is not None and labels is None:
+            labels = balanced_labels(z.shape[0], self.num_classes)
+        extra = as_extra(None if labels is None else labels.to(self.device).long())
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(device=self.device, dtype=parameter_dtype(net)))  # float64 under 64-true
+            return net(z.to(device=self.device, dtype=parameter_dtype(net)), *extra)  # float64 under 64-true
         finally:
             net.train(was_training)
 
     def sample(
-        self, num_samples: int, ema: bool = True, batch_size: int = 256, rows: range | None = None
+        self,
+        num_samples: int,
+        ema: bool = True,
+        batch_size: int = 256,
+        labels: Tensor | None = None,
+        rows: range | None = None,
     ) -> Tensor:
         """``num_samples`` fresh samples (images in [-1, 1]) on this module's device.
 
+        Conditional: of the classes ``labels`` (``[num_samples]``), class-balanced (0, 1, …, K−1, 0, …) when None.
         ``rows``: generate only these rows of that call (every batch's latents are still drawn, so they are the
         same samples); sharded evaluation gives each process its share so (``metrics/sharded.py``).
         """
+        if self.num_classes is not None and labels is None:
+            labels = balanced_labels(num_samples, self.num_classes)
         chunks = []
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
             z = torch.randn(n, self.latent_dim, device=self.device)
+            y = None if labels is None else labels[start : start + n]
             if rows is not None:
-                z = z[max(rows.start - start, 0) : max(min(rows.stop - start, n), 0)]
+                keep = slice(max(rows.start - start, 0), max(min(rows.stop - start, n), 0))
+                z, y = z[keep], None if y is None else y[keep]
                 if z.shape[0] == 0:
                     continue
-            chunks.append(self.generate(z, ema=ema))
+            chunks.append(self.generate(z, ema=ema, labels=y))
         return torch.cat(chunks)
 
     # ---- one training batch: the schedule --------------------------------------------------------------------------
@@ -279,24 +318,30 @@ class GAN(L.LightningModule):
         return None
 
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
-        real = batch[0] if isinstance(batch, tuple | list) else batch
-        self._train_on(real)
+        real, labels = split_batch(batch, self.num_classes)
+        self._train_on(real, labels)
         at_boundary = self.d_step_in_iteration == 0
         if at_boundary and (self.finite_check.due(self.iteration) or self.trainer.should_stop):
             self.finite_check.check()
         self.step_metrics.end_batch(self.trainer)
 
-    def _train_on(self, real: Tensor) -> None:
-        """One D step, followed by the G step and the EMA update when this batch completes an iteration."""
+    def _train_on(self, real: Tensor, labels: Tensor | None = None) -> None:
+        """One D step, followed by the G step and the EMA update when this batch completes an iteration.
+
+        ``labels``: the real batch's classes (conditional), None otherwise.
+        """
         if not self._shapes_checked:
             self._check_shapes(real.shape[1:], source="the training batches")
         opt_g, opt_d = self.optimizer_of(self.generator), self.optimizer_of(self.discriminator)
         n = real.shape[0]
         if self.update == "simultaneous":
             # both gradients at the same (theta, psi), then both steps (Mescheder et al. 2018 §2: the Dirac-GAN theory)
-            fake = self._generate(n)
-            g_loss, g_terms = self._generator_loss(real, fake)
-            d_loss, d_terms = self._discriminator_loss(real, fake.detach(), self._due_regularizers())
+            fake_y = draw_fake_labels(labels, self.num_classes, self.fake_labels)
+            fake = self._generate(n, fake_y)
+            g_loss, g_terms = self._generator_loss(real, fake, labels, fake_y)
+            d_loss, d_terms = self._discriminator_loss(
+                real, fake.detach(), self._due_regularizers(), labels, fake_y
+            )
             g_ok = self._backward(opt_g, g_loss, g_terms, "train/g_loss")
             d_ok = self._backward(opt_d, d_loss, d_terms, "train/d_loss")
             if g_ok and d_ok:
@@ -307,23 +352,25 @@ class GAN(L.LightningModule):
                 opt_d.step()
         else:
             # D main + D reg: fakes without G's graph, one backward through the adversarial loss and due penalties
+            fake_y = draw_fake_labels(labels, self.num_classes, self.fake_labels)
             with torch.no_grad():
-                fake = self._generate(n)
-            d_loss, d_terms = self._discriminator_loss(real, fake, self._due_regularizers())
+                fake = self._generate(n, fake_y)
+            d_loss, d_terms = self._discriminator_loss(real, fake, self._due_regularizers(), labels, fake_y)
             if self._backward(opt_d, d_loss, d_terms, "train/d_loss"):
                 opt_d.step()
             self.progress.d_step_in_iteration += 1
             if self.d_step_in_iteration < self.d_steps:
                 return
             # G main: a fresh z, D frozen so no D weight gradients are computed
-            g_loss, g_terms = self._generator_loss(real, self._generate(n))
+            fake_y = draw_fake_labels(labels, self.num_classes, self.fake_labels)
+            g_loss, g_terms = self._generator_loss(real, self._generate(n, fake_y), labels, fake_y)
             if self._backward(opt_g, g_loss, g_terms, "train/g_loss"):
                 opt_g.step()
         self._finish_iteration(n)
 
-    def _generate(self, n: int) -> Tensor:
+    def _generate(self, n: int, labels: Tensor | None = None) -> Tensor:
         generator = self._compiled.get("generator", self.generator)
-        return generator(randn_for_rank(n, self.latent_dim, device=self.device))
+        return generator(randn_for_rank(n, self.latent_dim, device=self.device), *as_extra(labels))
 
     def _due_regularizers(self) -> list[Regularizer]:
         """Regularizers that apply on this D step (advances every lazy counter by one step)."""
@@ -336,7 +383,12 @@ class GAN(L.LightningModule):
 
     # ---- the phases, with this module's networks and context; their step values recorded -------------------------
     def _discriminator_loss(
-        self, real: Tensor, fake: Tensor, due: list[Regularizer]
+        self,
+        real: Tensor,
+        fake: Tensor,
+        due: list[Regularizer],
+        labels: Tensor | None = None,
+        fake_labels: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The D phase (:func:`lightning_r1.phases.discriminator_loss`) on this step: its loss and step values."""
         result = phases.discriminator_loss(
@@ -349,13 +401,17 @@ class GAN(L.LightningModule):
             diagnose=self._diagnostics_due(),
             grad_scale=self._grad_scale(),
             compiled=self._compiled.get("discriminator"),
+            real_extra=as_extra(labels),
+            fake_extra=as_extra(fake_labels),
         )
         if result.grad_norms:
             publish(self.trainer, self, result.grad_norms)
         self.step_metrics.record(result.terms)
         return result.loss, result.terms
 
-    def _generator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def _generator_loss(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None = None, fake_labels: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """The G phase (:func:`lightning_r1.phases.generator_loss`) on this step: its loss and step values."""
         result = phases.generator_loss(
             self.discriminator,
@@ -364,6 +420,8 @@ class GAN(L.LightningModule):
             fake,
             self.regularizers,
             compiled=self._compiled.get("discriminator"),  # the G step needs no double backward
+            real_extra=as_extra(labels),
+            fake_extra=as_extra(fake_labels),
         )
         self.step_metrics.record(result.terms)
         return result.loss, result.terms

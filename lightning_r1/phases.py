@@ -45,6 +45,8 @@ def discriminator_loss(
     diagnose: bool = False,
     grad_scale: float = 1.0,
     compiled: nn.Module | None = None,
+    real_extra: tuple = (),
+    fake_extra: tuple | None = None,
 ) -> PhaseLoss:
     """The D phase: adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake.
 
@@ -54,6 +56,8 @@ def discriminator_loss(
         diagnose: also measure ``E||∇_x D||²`` on real and fake (``train/grad_norm_real`` / ``_fake``).
         grad_scale: float16 mixed precision's loss scale (1 otherwise), for the input gradients of penalties.
         compiled: a ``torch.compile``'d D for the batches that need no input gradient.
+        real_extra, fake_extra: D's other inputs for the real and the fake batch (class labels: ``D(x, y)``);
+            never differentiated. ``fake_extra`` None: the same as ``real_extra``.
     """
     # D forward: once per batch, inputs marked before it when a penalty (or the diagnostics) needs ∇_x D
     d_pass = DiscriminatorPass.forward(
@@ -64,6 +68,8 @@ def discriminator_loss(
         fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
         grad_scale=grad_scale,
         compiled=compiled,
+        extra=real_extra,
+        fake_extra=fake_extra,
     )
     # Dmain: the adversarial loss (losses.py cites each)
     adversarial = loss.d_loss(d_pass.d_real, d_pass.d_fake)
@@ -95,16 +101,22 @@ def generator_loss(
     fake: Tensor,
     regularizers: Sequence[Regularizer],
     compiled: nn.Module | None = None,
+    real_extra: tuple = (),
+    fake_extra: tuple | None = None,
 ) -> PhaseLoss:
     """The G phase: the adversarial G loss of ``fake`` (still attached to G), D frozen (∂D/∂x only, not ∂D/∂ψ).
 
-    ``compiled`` serves every D call here: the G step needs no double backward.
+    ``compiled`` serves every D call here: the G step needs no double backward. ``real_extra`` / ``fake_extra``: D's
+    other inputs (class labels) for each batch, as in :func:`discriminator_loss`.
     """
+    fake_extra = real_extra if fake_extra is None else fake_extra
     # Gmain: D on the fake batch (and on the real one for relativistic losses), no D weight gradients
     net = compiled if compiled is not None else discriminator
     with frozen(discriminator):
-        d_fake = logits(net, perturb(fake, regularizers))
-        d_real = logits(net, perturb(real, regularizers)) if needs_real_for_generator(loss) else None
+        d_fake = logits(net, perturb(fake, regularizers), *fake_extra)
+        d_real = (
+            logits(net, perturb(real, regularizers), *real_extra) if needs_real_for_generator(loss) else None
+        )
     g_loss = loss.g_loss(d_fake, d_real)
     return PhaseLoss(g_loss, {"train/g_loss": g_loss.detach()})
 

@@ -16,7 +16,8 @@ class SampleGrid(L.Callback):
     """Saves ``iter_XXXXXX.png``: an image grid for image data, a scatter over the data's modes for 2-D data.
 
     The latents are fixed (drawn once from a private generator, so the global RNG and thus training are untouched)
-    so successive grids show the same z evolving.
+    so successive grids show the same z evolving. A class-conditional GAN's image grid has one row per class (the
+    first ``max_classes``), the same 8 latents in every row, so conditioning shows at a glance (:func:`class_rows`).
 
     Args:
         directory: where PNGs go.
@@ -46,7 +47,12 @@ class SampleGrid(L.Callback):
         shape = sample_shape(pl_module)
         n = self.num_samples or (2500 if shape == (2,) else 64)
         z = torch.randn(n, pl_module.latent_dim, generator=torch.Generator().manual_seed(1234))
-        samples = pl_module.generate(z).float().cpu()
+        classes = getattr(pl_module, "num_classes", None)
+        if classes and len(shape) == 3:
+            z, labels = class_rows(z[:8], classes)
+            samples = pl_module.generate(z, labels=labels).float().cpu()
+        else:
+            samples = pl_module.generate(z).float().cpu()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = sample_grid(self.directory, pl_module.iteration)
         if len(shape) == 3:
@@ -61,6 +67,21 @@ class SampleGrid(L.Callback):
             if hasattr(logger, "log_image"):
                 logger.log_image("samples", [str(path)], step=step)
         return path
+
+
+def class_rows(z: torch.Tensor, num_classes: int, max_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents and labels of a per-class grid: row c repeats the latents ``z [k, latent_dim]`` with label c.
+
+    Args:
+        z: the latents of one row.
+        num_classes: the GAN's classes; the first ``max_classes`` get a row.
+        max_classes: most rows in a grid (StackedMNIST's 1000 classes would not fit).
+
+    Returns:
+        ``(z [rows·k, latent_dim], labels [rows·k])`` in row-major order, for ``save_image(nrow=k)``.
+    """
+    rows = min(num_classes, max_classes)
+    return z.repeat(rows, 1), torch.arange(rows).repeat_interleave(z.shape[0])
 
 
 def sample_shape(pl_module: L.LightningModule) -> tuple[int, ...]:

@@ -55,6 +55,8 @@ class BaseDataModule(L.LightningDataModule):
         default_feature_extractor: feature extractor the FID code should use, or None (class attribute).
         sample_shape: shape of one sample, set by subclasses in ``__init__``.
         num_samples: dataset size after ``setup()``; None for infinite streams.
+        num_classes: number of classes when batches carry labels ``(x, y)`` (``labels=true``), else None.
+        class_names: the classes' names, index order, when labelled.
 
     Args:
         batch_size: samples per training batch.
@@ -73,6 +75,8 @@ class BaseDataModule(L.LightningDataModule):
         self.num_workers = check_non_negative_int("num_workers", num_workers)
         self.sample_shape: tuple[int, ...] = ()
         self.num_samples: int | None = None
+        self.num_classes: int | None = None  # labelled data modules set it (docs/conditional.md)
+        self.class_names: list[str] | None = None
         self.batches_consumed = 0  # counted when training takes a batch (not when Lightning prefetches it)
         self.seed: int | None = None  # fixes the batch order; from the seed of the run, saved in checkpoints
 

@@ -57,6 +57,40 @@ def verify_images(paths: Sequence[Path]) -> None:
             raise ValueError(f"Cannot read image file {path}: {err}") from err
 
 
+def class_folders(root: Path) -> list[str]:
+    """The class names of a labelled image folder: its non-hidden sub-folders, sorted (their index = the label).
+
+    Raises:
+        FileNotFoundError: if ``root`` is not an existing directory or has no sub-folder.
+    """
+    if not root.is_dir():
+        raise FileNotFoundError(f"Expected `dataset.root` to be an existing directory, got {root}")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise FileNotFoundError(
+            f"dataset.labels=true expects one sub-folder per class under `dataset.root`={root}, found none"
+        )
+    return names
+
+
+def folder_labels(root: Path, paths: Sequence[Path], classes: Sequence[str]) -> list[int]:
+    """The label of each file: the index in ``classes`` of the sub-folder of ``root`` it lies in.
+
+    Raises:
+        ValueError: naming a file that lies directly in ``root``, outside every class folder.
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    labels = []
+    for path in paths:
+        parts = path.relative_to(root).parts
+        if len(parts) < 2 or parts[0] not in index:
+            raise ValueError(
+                f"dataset.labels=true expects every image inside a class sub-folder of {root}, got {path}"
+            )
+        labels.append(index[parts[0]])
+    return labels
+
+
 class ImageFileDataset(Dataset):
     """Image files loaded lazily; items are tensors ``[channels, resolution, resolution]`` in [-1, 1].
 
@@ -64,20 +98,25 @@ class ImageFileDataset(Dataset):
         paths: the image files.
         resolution: output height and width (shorter side resized, then center-cropped).
         channels: 1 (PIL mode "L") or 3 (PIL mode "RGB").
+        labels: a class label per file; items are then ``(image, label)``.
     """
 
-    def __init__(self, paths: Sequence[Path], resolution: int, channels: int) -> None:
+    def __init__(
+        self, paths: Sequence[Path], resolution: int, channels: int, labels: Sequence[int] | None = None
+    ) -> None:
         self.paths = list(paths)
         self.transform = PILToTensor(resolution, channels)
+        self.labels = None if labels is None else list(labels)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
         path = self.paths[index]
         try:
             with Image.open(path) as image:
-                return self.transform(image)
+                pixels = self.transform(image)
+                return pixels if self.labels is None else (pixels, self.labels[index])
         except Exception as err:
             raise ValueError(f"Cannot read image file {path}: {err}") from err
 
@@ -94,11 +133,14 @@ class ImageFolderDataModule(ImageDataModule):
         num_workers: dataloader worker processes.
         resolution: output height and width (default 64).
         channels: 3 (default, RGB) or 1 (grayscale).
+        labels: batches ``(x, y)``: one sub-folder of ``root`` per class, names sorted → labels 0, 1, …
+            (the app lists them in the run directory's ``classes.txt``).
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``; in ``setup()``,
             on a corrupt image (named) or a ``batch_size`` larger than the number of images.
-        FileNotFoundError: in ``setup()``, when ``root`` is missing or holds no image file.
+        FileNotFoundError: in ``setup()``, when ``root`` is missing or holds no image file; with ``labels``, at
+            construction when ``root`` has no sub-folder.
     """
 
     name = "image_folder"
@@ -111,13 +153,18 @@ class ImageFolderDataModule(ImageDataModule):
         num_workers: int = 0,
         resolution: int = 64,
         channels: int = 3,
+        labels: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
         )
         self.root = Path(root).expanduser()
+        if labels:
+            self.class_names = class_folders(self.root)
+            self.num_classes = len(self.class_names)
 
     def _build_dataset(self) -> ImageFileDataset:
         paths = find_images(self.root)
         verify_images(paths)
-        return ImageFileDataset(paths, self.resolution, self.channels)
+        labels = folder_labels(self.root, paths, self.class_names) if self.class_names else None
+        return ImageFileDataset(paths, self.resolution, self.channels, labels)

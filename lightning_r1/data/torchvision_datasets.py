@@ -24,6 +24,7 @@ class TorchvisionDataModule(ImageDataModule):
         download: download the data in ``prepare_data()`` if missing.
         resolution: output height and width.
         channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``); default: the dataset's own (``default_channels``).
+        labels: batches ``(x, y)`` with the dataset's class labels (``classes``, for class-conditional GANs).
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``.
@@ -32,6 +33,7 @@ class TorchvisionDataModule(ImageDataModule):
 
     dataset_cls: ClassVar[type[VisionDataset]]
     default_channels: ClassVar[int] = 3
+    classes: ClassVar[tuple[str, ...]] = ()  # the class names, index order
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class TorchvisionDataModule(ImageDataModule):
         download: bool = True,
         resolution: int = 32,
         channels: int | None = None,
+        labels: bool = False,
     ) -> None:
         channels = self.default_channels if channels is None else channels
         super().__init__(
@@ -48,6 +51,8 @@ class TorchvisionDataModule(ImageDataModule):
         )
         self.root = Path(root).expanduser()
         self.download = bool(download)
+        if labels:
+            self.num_classes, self.class_names = len(self.classes), list(self.classes)
 
     def prepare_data(self) -> None:
         """Download the training split into ``root`` when ``download`` is true (once, on rank 0)."""
@@ -67,7 +72,7 @@ class TorchvisionDataModule(ImageDataModule):
                 f"{self.dataset_cls.__name__} not found under `dataset.root`={self.root}; "
                 "set `dataset.download=true` to download it (Lightning then fetches it in prepare_data())"
             ) from err
-        return ImagesOnly(dataset)
+        return dataset if self.num_classes else ImagesOnly(dataset)
 
 
 class MNISTDataModule(TorchvisionDataModule):
@@ -80,6 +85,7 @@ class MNISTDataModule(TorchvisionDataModule):
     default_feature_extractor = "mnist-classifier"
     dataset_cls = MNIST
     default_channels = 1
+    classes = tuple(str(d) for d in range(10))
 
 
 class CIFAR10DataModule(TorchvisionDataModule):
@@ -88,3 +94,4 @@ class CIFAR10DataModule(TorchvisionDataModule):
     name = "cifar10"
     default_feature_extractor = "inception-v3-compat"
     dataset_cls = CIFAR10
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -48,16 +48,22 @@ class GaussianMixtureDataModule(StreamDataModule):
         std: per-component standard deviation.
         batch_size: samples per batch.
         num_workers: dataloader worker processes (each draws from its own seeded RNG).
+        labels: batches ``(x, y)`` with ``y`` the mode each sample was drawn from (one class per mode).
 
     Raises:
         ValueError: if ``batch_size`` is not positive, ``num_workers`` negative or ``std`` not positive.
     """
 
-    def __init__(self, modes: Tensor, std: float, batch_size: int = 64, num_workers: int = 0) -> None:
+    def __init__(
+        self, modes: Tensor, std: float, batch_size: int = 64, num_workers: int = 0, labels: bool = False
+    ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         self.std = _check_std(std)
-        self.stream = GaussianMixtureStream(modes, self.std, self.batch_size)
+        self.stream = GaussianMixtureStream(modes, self.std, self.batch_size, labels=labels)
         self.modes = self.stream.modes
+        if labels:
+            self.num_classes = len(self.modes)
+            self.class_names = [f"mode {i} ({x:g}, {y:g})" for i, (x, y) in enumerate(self.modes.tolist())]
         self.sample_shape = (int(self.modes.shape[1]),)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -72,6 +78,7 @@ class Ring8DataModule(GaussianMixtureDataModule):
         batch_size: samples per batch.
         num_workers: dataloader worker processes.
         std: per-component standard deviation (PacGAN: 0.01).
+        labels: batches ``(x, y)`` with the mode index as label (8 classes).
 
     Raises:
         ValueError: on a non-positive ``batch_size`` or ``std``, or a negative ``num_workers``.
@@ -79,8 +86,12 @@ class Ring8DataModule(GaussianMixtureDataModule):
 
     name = "ring8"
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, std: float = 0.01) -> None:
-        super().__init__(ring_modes(8, 1.0), std, batch_size=batch_size, num_workers=num_workers)
+    def __init__(
+        self, batch_size: int = 64, num_workers: int = 0, std: float = 0.01, labels: bool = False
+    ) -> None:
+        super().__init__(
+            ring_modes(8, 1.0), std, batch_size=batch_size, num_workers=num_workers, labels=labels
+        )
 
 
 class Grid25DataModule(GaussianMixtureDataModule):
@@ -90,6 +101,7 @@ class Grid25DataModule(GaussianMixtureDataModule):
         batch_size: samples per batch.
         num_workers: dataloader worker processes.
         std: per-component standard deviation (PacGAN: 0.05).
+        labels: batches ``(x, y)`` with the mode index as label (25 classes).
 
     Raises:
         ValueError: on a non-positive ``batch_size`` or ``std``, or a negative ``num_workers``.
@@ -97,5 +109,7 @@ class Grid25DataModule(GaussianMixtureDataModule):
 
     name = "grid25"
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, std: float = 0.05) -> None:
-        super().__init__(grid_modes(), std, batch_size=batch_size, num_workers=num_workers)
+    def __init__(
+        self, batch_size: int = 64, num_workers: int = 0, std: float = 0.05, labels: bool = False
+    ) -> None:
+        super().__init__(grid_modes(), std, batch_size=batch_size, num_workers=num_workers, labels=labels)

@@ -54,19 +54,23 @@ class PILToTensor:
 
 
 class TensorImageDataset(Dataset):
-    """In-memory images ``[N, C, H, W]`` whose items are single tensors ``[C, H, W]`` (no labels).
+    """In-memory images ``[N, C, H, W]`` whose items are single tensors ``[C, H, W]``, or ``(image, label)``.
 
     Args:
         images: the image tensor.
+        labels: int64 class labels ``[N]``; None: items are images only.
     """
 
-    def __init__(self, images: Tensor) -> None:
+    def __init__(self, images: Tensor, labels: Tensor | None = None) -> None:
         self.images = images
+        self.labels = labels
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def __getitem__(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor | tuple[Tensor, Tensor]:
+        if self.labels is not None:
+            return self.images[index], self.labels[index]
         return self.images[index]
 
 

@@ -30,6 +30,7 @@ from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
 from lightning_r1.metrics.history import MetricHistory
 from lightning_r1.metrics.inputs import RealImages, UInt8Images
+from lightning_r1.metrics.intra_fid import class_indices, dataset_labels, intra_fid
 from lightning_r1.metrics.real_stats_cache import (
     DEFAULT_CACHE_DIR,
     data_identity,
@@ -75,6 +76,8 @@ class FidelityMetrics(MetricHistory, L.Callback):
         num_real_samples: real images used for the statistics; ``None`` = the whole training set.
         seed: seed of the latent draws (the same latents at every evaluation; the training RNG is untouched).
         verbose: torch-fidelity's progress bar and messages.
+        intra_fid: also log ``val/intra_fid``, the mean over classes of per-class FIDs with ``num_samples / K``
+            samples of each class (a class-conditional GAN on labelled data; :mod:`lightning_r1.metrics.intra_fid`).
 
     Results: ``history``, ``best``, ``summary()`` and the checkpoint state come from :class:`MetricHistory`.
 
@@ -99,6 +102,7 @@ class FidelityMetrics(MetricHistory, L.Callback):
         num_real_samples: int | None = None,
         seed: int = 0,
         verbose: bool = True,
+        intra_fid: bool = False,
     ) -> None:
         super().__init__()
         self.every = _check_int("every", every, 0)
@@ -116,6 +120,9 @@ class FidelityMetrics(MetricHistory, L.Callback):
         self.weights_path = None if weights_path in (None, "") else str(weights_path)
         self.cache_dir = resolve_cache_dir(cache_dir)
         self.verbose = bool(verbose)
+        self.intra_fid = bool(intra_fid)
+        self._per_class: list[list[int]] = []  # real indices of each class, for intra_fid
+        self._on_cuda = False
         self.active = False
         self._extractor: str | None = None
         self._kid_subset = self.kid_subset_size
@@ -171,6 +178,16 @@ class FidelityMetrics(MetricHistory, L.Callback):
         else:  # a fixed, seeded subset so the cache key (which names n_real) always means the same images
             indices = torch.randperm(n_total, generator=torch.Generator().manual_seed(0))[:n_real].tolist()
         self._real = RealImages(dataset, indices)
+        if self.intra_fid:
+            classes = getattr(pl_module, "num_classes", None)
+            if classes is None:
+                raise MetricsSetupError(
+                    "metrics.intra_fid=true needs a class-conditional GAN (conditional=true), got num_classes=None"
+                )
+            try:
+                self._per_class = class_indices(dataset_labels(dataset), list(indices), classes)
+            except ValueError as err:
+                raise MetricsSetupError(str(err)) from err
         self._kid_subset = self.kid_subset_size
         if self.kid and self.kid_subset_size > min(self.num_samples, n_real):
             self._kid_subset = min(self.num_samples, n_real)
@@ -263,12 +280,28 @@ class FidelityMetrics(MetricHistory, L.Callback):
             raise RuntimeError("FidelityMetrics.compute() before on_fit_start()")
         trainer = getattr(pl_module, "_trainer", None)
         if trainer is not None and trainer.world_size > 1:
-            return self._compute_sharded(trainer, pl_module)
-        self.discard_damaged_cache()
-        out = torch_fidelity.calculate_metrics(
-            input1=self.generate(pl_module), **self._fidelity_kwargs(pl_module)
-        )
-        return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
+            result = self._compute_sharded(trainer, pl_module)
+            if trainer.global_rank != 0:
+                return result  # rank 0 scores and broadcasts
+        else:
+            self.discard_damaged_cache()
+            out = torch_fidelity.calculate_metrics(
+                input1=self.generate(pl_module), **self._fidelity_kwargs(pl_module)
+            )
+            result = {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
+        if self.intra_fid:  # per-class FIDs, on rank 0 (metrics/intra_fid.py)
+            self._on_cuda = pl_module.device.type == "cuda"
+            per_class = max(2, self.num_samples // len(self._per_class))
+            result["val/intra_fid"] = intra_fid(
+                pl_module,
+                self._real.source,
+                self._per_class,
+                per_class,
+                self._class_fid,
+                self.seed,
+                self.batch_size,
+            )[0]
+        return result
 
     def _fidelity_kwargs(self, pl_module: L.LightningModule) -> dict[str, Any]:
         """torch-fidelity's keyword arguments for this callback (all but ``input1``)."""
@@ -338,6 +371,24 @@ class FidelityMetrics(MetricHistory, L.Callback):
         if self.prc:
             out.update(prc_featuresdict_to_metric(fake, real, layers["prc"], **kwargs))
         return {ours: float(out[theirs]) for theirs, ours in _KEYS.items() if theirs in out}
+
+    def _class_fid(self, generated: UInt8Images, real: RealImages, label: int) -> float:
+        """FID of one class's samples against that class's real images (their statistics cached per class)."""
+        out = torch_fidelity.calculate_metrics(
+            input1=generated,
+            input2=real,
+            input2_cache_name=f"{self._cache_key}-class{label}of{len(self._per_class)}",
+            cache_root=str(self.cache_dir),
+            cache=True,
+            fid=True,
+            feature_extractor=self._extractor,
+            feature_extractor_weights_path=self.weights_path,
+            batch_size=self.batch_size,
+            cuda=self._on_cuda,
+            save_cpu_ram=True,
+            verbose=False,
+        )
+        return float(out[torch_fidelity.KEY_METRIC_FID])
 
     def _write_real_cache(self, features: dict, layers: dict[str, str]) -> None:
         """Real features (and FID statistics) under the names torch-fidelity's cache reads (``real_cache_files``)."""

@@ -46,6 +46,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("val/kid_mean", False, "Kernel Inception Distance, mean over subsets (FidelityMetrics)"),
     Metric("val/modes_covered", True, "modes with at least one high-quality sample (ModeMetrics)"),
     Metric("val/high_quality_pct", True, "% of samples within 3σ of a mode (ModeMetrics)"),
+    Metric(
+        "val/class_accuracy",
+        True,
+        "MNIST classifier: share of samples of the class asked for (ClassAccuracy)",
+    ),
+    Metric("val/intra_fid", False, "mean over classes of per-class FIDs (FidelityMetrics, intra_fid)"),
     Metric("val/isc_mean", True, "Inception Score, mean over splits (FidelityMetrics)"),
     Metric("val/precision", True, "improved precision (FidelityMetrics)"),
     Metric("val/recall", True, "improved recall (FidelityMetrics)"),

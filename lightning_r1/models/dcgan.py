@@ -109,7 +109,9 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).view(x.shape[0])
 
 
-def build_dcgan(latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64) -> GANModels:
+def build_dcgan(
+    latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64, num_classes: int | None = None
+) -> GANModels:
     """Build a DCGAN pair.
 
     Args:
@@ -117,13 +119,22 @@ def build_dcgan(latent_dim: int, resolution: int = 32, channels: int = 3, width:
         resolution: image side length, one of ``SUPPORTED_RESOLUTIONS`` (32, 64).
         channels: image channels.
         width: base channel count of both networks (64 as in the paper; 32 trains MNIST on a CPU).
+        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
+            (conditional BatchNorm in G, a projection D); None: the unconditional pair.
 
     Returns:
-        ``GANModels(DCGANGenerator, DCGANDiscriminator)``.
+        ``GANModels(DCGANGenerator, DCGANDiscriminator)`` (their conditional forms with ``num_classes``).
 
     Raises:
         ValueError: for an unsupported ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``.
     """
+    if num_classes is not None:
+        from lightning_r1.models import conditional as c  # imports this module: only when asked for
+
+        return GANModels(
+            c.ConditionalDCGANGenerator(latent_dim, resolution, channels, width, num_classes),
+            c.ConditionalDCGANDiscriminator(resolution, channels, width, num_classes),
+        )
     return GANModels(
         DCGANGenerator(latent_dim, resolution, channels, width),
         DCGANDiscriminator(resolution, channels, width),

@@ -79,7 +79,9 @@ class MLPDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def build_mlp(latent_dim: int, data_dim: int = 2, hidden: int = 128, layers: int = 3) -> GANModels:
+def build_mlp(
+    latent_dim: int, data_dim: int = 2, hidden: int = 128, layers: int = 3, num_classes: int | None = None
+) -> GANModels:
     """Build an MLP generator/discriminator pair.
 
     Args:
@@ -87,13 +89,22 @@ def build_mlp(latent_dim: int, data_dim: int = 2, hidden: int = 128, layers: int
         data_dim: sample size (2 for the toy mixtures).
         hidden: hidden width of both networks.
         layers: hidden layers in both networks.
+        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
+            (a label embedding concatenated to z, a projection D); None: the unconditional pair.
 
     Returns:
-        ``GANModels(MLPGenerator, MLPDiscriminator)``.
+        ``GANModels(MLPGenerator, MLPDiscriminator)`` (their conditional forms with ``num_classes``).
 
     Raises:
         ValueError: if any argument is not a positive integer.
     """
+    if num_classes is not None:
+        from lightning_r1.models import conditional as c  # imports this module: only when asked for
+
+        return GANModels(
+            c.ConditionalMLPGenerator(latent_dim, data_dim, hidden, layers, num_classes),
+            c.ConditionalMLPDiscriminator(data_dim, hidden, layers, num_classes),
+        )
     return GANModels(
         MLPGenerator(latent_dim, data_dim, hidden, layers), MLPDiscriminator(data_dim, hidden, layers)
     )

@@ -132,7 +132,12 @@ class ResNetDiscriminator(nn.Module):
 
 
 def build_resnet(
-    latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64, nf_max: int = 512
+    latent_dim: int,
+    resolution: int = 32,
+    channels: int = 3,
+    width: int = 64,
+    nf_max: int = 512,
+    num_classes: int | None = None,
 ) -> GANModels:
     """Build a GAN_stability-style ResNet pair.
 
@@ -142,13 +147,22 @@ def build_resnet(
         channels: image channels.
         width: channels at full resolution in both networks (``nf``).
         nf_max: channel cap in both networks.
+        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
+            (a label embedding concatenated to z, a projection D); None: the unconditional pair.
 
     Returns:
-        ``GANModels(ResNetGenerator, ResNetDiscriminator)``.
+        ``GANModels(ResNetGenerator, ResNetDiscriminator)`` (their conditional forms with ``num_classes``).
 
     Raises:
         ValueError: for a bad ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``/``nf_max``.
     """
+    if num_classes is not None:
+        from lightning_r1.models import conditional as c  # imports this module: only when asked for
+
+        return GANModels(
+            c.ConditionalResNetGenerator(latent_dim, resolution, channels, width, nf_max, num_classes),
+            c.ConditionalResNetDiscriminator(resolution, channels, width, nf_max, num_classes),
+        )
     return GANModels(
         ResNetGenerator(latent_dim, resolution, channels, width, nf_max),
         ResNetDiscriminator(resolution, channels, width, nf_max),

@@ -19,7 +19,8 @@ class DiscriminatorPass:
     """Inputs and logits of one D step; memoises input-gradient norms so R1 and diagnostics share them.
 
     ``extra`` are D's other inputs (e.g. class labels: ``D(x, y)``), passed through to every D call and never
-    differentiated. A side that was not run (the plain callable runs only what its penalty reads) has logits None.
+    differentiated; ``fake_extra`` are the fake batch's, when they differ (fakes generated with other labels). A
+    side that was not run (the plain callable runs only what its penalty reads) has logits None.
     """
 
     discriminator: nn.Module
@@ -29,6 +30,7 @@ class DiscriminatorPass:
     d_fake: Tensor | None
     grad_scale: float = 1.0
     extra: tuple = ()
+    fake_extra: tuple | None = None  # None: the same as ``extra``
     _sq_norms: dict[str, Tensor] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +45,7 @@ class DiscriminatorPass:
         compiled: nn.Module | None = None,
         extra: tuple = (),
         sides: tuple[str, ...] = ("real", "fake"),
+        fake_extra: tuple | None = None,
     ) -> DiscriminatorPass:
         """Run D once on each batch named in ``sides``, marking inputs whose gradient some consumer needs.
 
@@ -54,16 +57,18 @@ class DiscriminatorPass:
         eager_real = discriminator if real_grad or compiled is None else compiled
         eager_fake = discriminator if fake_grad or compiled is None else compiled
         d_real = logits(eager_real, real, *extra) if "real" in sides else None
-        d_fake = logits(eager_fake, fake, *extra) if "fake" in sides and fake is not None else None
-        return cls(discriminator, real, fake, d_real, d_fake, grad_scale, tuple(extra))
+        other = tuple(extra) if fake_extra is None else tuple(fake_extra)
+        d_fake = logits(eager_fake, fake, *other) if "fake" in sides and fake is not None else None
+        return cls(discriminator, real, fake, d_real, d_fake, grad_scale, tuple(extra), other)
 
-    def logits_of(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
+    def logits_of(self, x: Tensor, rows: Tensor | None = None, side: str = "real") -> Tensor:
         """D's logits at ``x`` with this pass's other inputs (labels), eagerly (penalties differentiate it).
 
         ``rows``: which rows of the batch ``x`` holds (a subset or repeats), so per-sample extra inputs follow them.
+        ``side``: whose other inputs ``x`` goes with, "real" or "fake" (they differ when fakes have other labels).
         """
         n = self.real.shape[0]
-        extra = self.extra
+        extra = self.fake_extra if side == "fake" and self.fake_extra is not None else self.extra
         if rows is not None:
             extra = tuple(
                 e[rows] if isinstance(e, Tensor) and e.dim() and e.shape[0] == n else e for e in extra

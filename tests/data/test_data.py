@@ -269,7 +269,7 @@ def test_torchvision_default_root_expanded():
 
 @pytest.mark.parametrize("config", sorted(CONF_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_dataset_config_instantiates(tmp_path, config):
-    cfg = OmegaConf.create({"batch_size": 8, "dataset": OmegaConf.load(config)})
+    cfg = OmegaConf.create({"batch_size": 8, "conditional": False, "dataset": OmegaConf.load(config)})
     if OmegaConf.is_missing(cfg.dataset, "root"):  # image_folder: root is mandatory
         cfg.dataset.root = str(tmp_path)
     dm = instantiate(cfg.dataset)

@@ -119,6 +119,17 @@ def test_resumed_two_process_run_ends_where_the_uninterrupted_one_process_run_en
     assert max_difference(resumed["state_dict"], straight["state_dict"]) < 1e-9
 
 
+def test_resumed_conditional_two_process_run_ends_where_the_one_process_run_ends(harness: Path) -> None:
+    resumed, straight = (
+        checkpoint(harness, 2, "resumed_conditional"),
+        checkpoint(harness, 1, "conditional_uniform"),
+    )
+    assert (
+        "discriminator.projection.embed.weight" in straight["state_dict"]
+    )  # the conditional pair really ran
+    assert max_difference(resumed["state_dict"], straight["state_dict"]) < 1e-9
+
+
 def test_a_nan_on_one_process_stops_every_process_at_the_same_step(harness: Path) -> None:
     run_dir = harness / "world2" / "stop_nan_on_one_rank"
     messages = [json.loads((run_dir / f"error_rank{r}.json").read_text())["message"] for r in (0, 1)]

@@ -95,6 +95,22 @@ CASES: dict[str, list[str]] = {
         "metrics=none",
     ],  # fmt: skip
     "resumed_r1": [*TOY, *FLOAT64, "regularizer=r1", "regularizer.r1.gamma=1"],  # stopped at 3, resumed to 6
+    # class-conditional (ring8's mode index as label): uniform fake labels are drawn for the global batch
+    "conditional_uniform": [
+        *TOY,
+        *FLOAT64,
+        "conditional=true",
+        "gan.fake_labels=uniform",
+        "regularizer=[r1,r2]",
+    ],
+    "conditional_wgan_gp": [*TOY, *FLOAT64, "conditional=true", "regularizer=wgan_gp", "loss=wasserstein"],
+    "resumed_conditional": [
+        *TOY,
+        *FLOAT64,
+        "conditional=true",
+        "gan.fake_labels=uniform",
+        "regularizer=[r1,r2]",
+    ],
     "bf16": [*TOY, "trainer.precision=bf16-mixed", "regularizer=[r1,r2]"],
     "bf16_reference_float32": [*TOY, "trainer.precision=32-true", "regularizer=[r1,r2]"],
 }

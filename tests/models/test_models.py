@@ -155,7 +155,9 @@ def test_dcgan_resolution_error_lists_supported() -> None:
 
 @pytest.mark.parametrize("path", sorted(MODEL_CONF_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_model_configs_instantiate(path: Path) -> None:
-    context = OmegaConf.create({"dataset": {"resolution": 16, "channels": 1}, "gan": {"latent_dim": 8}})
+    context = OmegaConf.create(
+        {"dataset": {"resolution": 16, "channels": 1}, "gan": {"latent_dim": 8, "num_classes": None}}
+    )
     cfg = OmegaConf.merge(context, {"model": OmegaConf.load(path)})
     if "width" in cfg.model:
         cfg.model.width = 4  # keep the test fast
