@@ -29,6 +29,7 @@ from lightning_r1.checks import check_positive_int
 from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
+from lightning_r1.models.spectral_norm import split_spectral_norm, with_spectral_norm
 from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def build_callbacks(
         started or TrainingStarted(),
         SaveRunConfig(cfg),  # every checkpoint carries the config, so a resume can be checked against it
         *regularizers,
+        *build_augment(cfg),
         SampleGrid(run_dir / rd.SAMPLES, every=cfg.samples_every),
         IterationCheckpoint(  # on the module's iteration counter: skipped steps do not shift the grid
             every_n_iterations=cfg.checkpoint_every or None,
@@ -119,6 +121,12 @@ def build_callbacks(
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
     return callbacks
+
+
+def build_augment(cfg: DictConfig) -> list[L.Callback]:
+    """The ``augment`` group's callback (``augment=diffaug|ada``), or none (``augment=none``)."""
+    node = cfg.get("augment")
+    return [build(node, "augment")] if node is not None and "_target_" in node else []
 
 
 def build_metrics(metrics: DictConfig, run_dir: Path, datamodule: L.LightningDataModule) -> list[L.Callback]:
@@ -179,7 +187,9 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")
-    models = build(cfg.model, "model")
+    # model.spectral_norm is an option of D, not an argument of the builders
+    model_node, spectral = split_spectral_norm(cfg.model)
+    models = with_spectral_norm(build(model_node, "model"), spectral)
     gan = build_gan(
         cfg.gan,
         generator=models.generator,

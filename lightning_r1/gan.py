@@ -22,6 +22,7 @@ from lightning.fabric.utilities.seed import reset_seed
 from torch import Tensor, nn
 
 from lightning_r1 import phases
+from lightning_r1.augment import Augment
 from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
 from lightning_r1.distributed import average_gradients, randn_for_rank, world_size
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
@@ -132,7 +133,7 @@ class GAN(L.LightningModule):
         # iteration, images_seen, d_step_in_iteration, nonfinite_skips: one object, checkpointed
         self.progress = Progress()
         self._shapes_checked = False
-        self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
+        self.step_metrics = StepMetrics(progress_bar=("train/g_loss", "train/aug_p"), epoch_means=epoch_means)
 
     # ---- the counters (read by callbacks: sample grids, metrics, checkpoints) -------------------------------------
     @property
@@ -180,6 +181,13 @@ class GAN(L.LightningModule):
         if self._trainer is None:
             return []
         return [cb for cb in self.trainer.callbacks if isinstance(cb, Regularizer)]
+
+    @property
+    def augmentation(self) -> Augment | None:
+        """The augmentation callback attached to the trainer (``augment=diffaug|ada``), or None."""
+        if self._trainer is None:
+            return None
+        return next((cb for cb in self.trainer.callbacks if isinstance(cb, Augment)), None)
 
     def setup(self, stage: str) -> None:
         # Lightning's DDP set-up re-seeds every process from `seed_everything`'s seed after the models were built;
@@ -327,6 +335,7 @@ class GAN(L.LightningModule):
             diagnose=self._diagnostics_due(),
             grad_scale=self._grad_scale(),
             compiled=self._compiled.get("discriminator"),
+            augment=self.augmentation,
         )
         if result.grad_norms:
             publish(self.trainer, self, result.grad_norms)
@@ -342,6 +351,7 @@ class GAN(L.LightningModule):
             fake,
             self.regularizers,
             compiled=self._compiled.get("discriminator"),  # the G step needs no double backward
+            augment=self.augmentation,
         )
         self.step_metrics.record(result.terms)
         return result.loss, result.terms

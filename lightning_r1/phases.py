@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from lightning_r1.augment import Augment
 from lightning_r1.losses import AdversarialLoss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
@@ -45,6 +46,7 @@ def discriminator_loss(
     diagnose: bool = False,
     grad_scale: float = 1.0,
     compiled: nn.Module | None = None,
+    augment: Augment | None = None,
 ) -> PhaseLoss:
     """The D phase: adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake.
 
@@ -54,6 +56,8 @@ def discriminator_loss(
         diagnose: also measure ``E||∇_x D||²`` on real and fake (``train/grad_norm_real`` / ``_fake``).
         grad_scale: float16 mixed precision's loss scale (1 otherwise), for the input gradients of penalties.
         compiled: a ``torch.compile``'d D for the batches that need no input gradient.
+        augment: D's input augmentation, applied after the inputs are marked (penalties see the un-augmented
+            images through it, docs/augmentation.md); it observes D(real) (ADA's r_t).
     """
     # D forward: once per batch, inputs marked before it when a penalty (or the diagnostics) needs ∇_x D
     d_pass = DiscriminatorPass.forward(
@@ -64,7 +68,10 @@ def discriminator_loss(
         fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
         grad_scale=grad_scale,
         compiled=compiled,
+        augment=augment,
     )
+    if augment is not None:
+        augment.observe(d_pass.d_real)
     # Dmain: the adversarial loss (losses.py cites each)
     adversarial = loss.d_loss(d_pass.d_real, d_pass.d_fake)
     terms = {
@@ -95,16 +102,19 @@ def generator_loss(
     fake: Tensor,
     regularizers: Sequence[Regularizer],
     compiled: nn.Module | None = None,
+    augment: Augment | None = None,
 ) -> PhaseLoss:
     """The G phase: the adversarial G loss of ``fake`` (still attached to G), D frozen (∂D/∂x only, not ∂D/∂ψ).
 
-    ``compiled`` serves every D call here: the G step needs no double backward.
+    ``compiled`` serves every D call here: the G step needs no double backward. ``augment`` (differentiable, fresh
+    parameters) transforms what D sees, so G's gradient flows through it.
     """
     # Gmain: D on the fake batch (and on the real one for relativistic losses), no D weight gradients
     net = compiled if compiled is not None else discriminator
+    view = augment if augment is not None else (lambda x: x)  # what D sees: the augmented batch, or the batch
     with frozen(discriminator):
-        d_fake = logits(net, perturb(fake, regularizers))
-        d_real = logits(net, perturb(real, regularizers)) if needs_real_for_generator(loss) else None
+        d_fake = logits(net, view(perturb(fake, regularizers)))
+        d_real = logits(net, view(perturb(real, regularizers))) if needs_real_for_generator(loss) else None
     g_loss = loss.g_loss(d_fake, d_real)
     return PhaseLoss(g_loss, {"train/g_loss": g_loss.detach()})
 

@@ -94,6 +94,7 @@ class ImageFolderDataModule(ImageDataModule):
         num_workers: dataloader worker processes.
         resolution: output height and width (default 64).
         channels: 3 (default, RGB) or 1 (grayscale).
+        mirror, limit: x-flips and the first ``limit`` images only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``; in ``setup()``,
@@ -111,9 +112,16 @@ class ImageFolderDataModule(ImageDataModule):
         num_workers: int = 0,
         resolution: int = 64,
         channels: int = 3,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
         self.root = Path(root).expanduser()
 

@@ -44,6 +44,7 @@ class MNIST5kDataModule(ImageDataModule):
         num_workers: dataloader worker processes.
         resolution: output height and width (default 32).
         channels: 1 (default) or 3.
+        mirror, limit: x-flips and the first ``limit`` digits only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on a non-positive ``batch_size``/``resolution``, negative ``num_workers``, ``channels``
@@ -54,10 +55,21 @@ class MNIST5kDataModule(ImageDataModule):
     default_feature_extractor = "mnist-classifier"
 
     def __init__(
-        self, batch_size: int = 64, num_workers: int = 0, resolution: int = 32, channels: int = 1
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        resolution: int = 32,
+        channels: int = 1,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
 
     def _build_dataset(self) -> TensorImageDataset:

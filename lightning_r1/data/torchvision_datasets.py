@@ -24,6 +24,7 @@ class TorchvisionDataModule(ImageDataModule):
         download: download the data in ``prepare_data()`` if missing.
         resolution: output height and width.
         channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``); default: the dataset's own (``default_channels``).
+        mirror, limit: x-flips and the first ``limit`` images only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``.
@@ -41,10 +42,17 @@ class TorchvisionDataModule(ImageDataModule):
         download: bool = True,
         resolution: int = 32,
         channels: int | None = None,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         channels = self.default_channels if channels is None else channels
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
         self.root = Path(root).expanduser()
         self.download = bool(download)

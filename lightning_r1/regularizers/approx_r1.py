@@ -105,7 +105,10 @@ class ApproxR1(R1):
         device_type = x.device.type
         if torch.is_autocast_enabled(device_type):
             with torch.autocast(device_type=device_type, enabled=False):
-                both = d_pass.logits_of(torch.cat([x, shifted]).float(), rows=torch.cat([chosen, chosen]))
+                both = d_pass.logits_of(
+                    torch.cat([x, shifted]).float(), rows=torch.cat([chosen, chosen]), side=self.side
+                )
             return both.chunk(2)
         logits = d_pass.d_real if self.side == "real" else d_pass.d_fake
-        return logits[chosen], d_pass.logits_of(shifted, rows=chosen)
+        # with an augmentation, D(x + σε) goes through the same augmentation as D(x) (docs/augmentation.md)
+        return logits[chosen], d_pass.logits_of(shifted, rows=chosen, side=self.side)
