@@ -20,12 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-import torch.distributed as dist
-from torch import Tensor
-
 from lightning_r1.augment.base import Augment, check_probability
-from lightning_r1.distributed import world_size
 
 ADA_OPS = ("xflip", "translation", "brightness", "contrast", "saturation", "cutout")
 
@@ -100,57 +95,24 @@ class ADA(Augment):
         self.interval = interval
         self.speed_images = float(speed_images)
         self.adaptive_p = min(self.p_start, self.max_p)
-        self.sign_sum = 0.0  # Σ sign(D(real)) over the interval so far (this process)
-        self.count = 0  # real images in it (this process)
-        self.steps = 0  # D steps in it
-        self.r_t: float | None = None  # the last interval's r_t
 
     @property
     def p(self) -> float:
         return super().p if self.target is None else self.adaptive_p
 
-    def observe(self, d_real: Tensor) -> None:
-        """Accumulate sign(D(real)); every ``interval`` D steps, r_t over the global batch and one adjustment."""
-        if self.target is None:
-            return
-        self.sign_sum += float(d_real.detach().sign().sum())
-        self.count += d_real.shape[0]
-        self.steps += 1
-        if self.steps < self.interval:
-            return
-        totals = torch.tensor([self.sign_sum, float(self.count)], dtype=torch.float64)
-        if world_size() > 1:  # the same r_t (and p) on every process: sums over the global batch
-            totals = totals.to(d_real.device)
-            dist.all_reduce(totals)
-        self.r_t = float(totals[0] / totals[1])
-        self.adaptive_p = ada_update(
-            self.adaptive_p, self.r_t, self.target, int(totals[1]), self.speed_images, self.max_p
-        )
-        self.sign_sum, self.count, self.steps = 0.0, 0, 0
-
-    def values(self) -> dict[str, float]:
-        values = super().values()
-        if self.r_t is not None:
-            values["train/ada_rt"] = self.r_t
-        return values
+    def adapt(self, r_t: float, images: int) -> None:
+        """One ADA adjustment of ``p`` from the interval's r_t (none when ``target`` is None)."""
+        if self.target is not None:
+            self.adaptive_p = ada_update(
+                self.adaptive_p, r_t, self.target, images, self.speed_images, self.max_p
+            )
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "p": self.adaptive_p,
-            "sign_sum": self.sign_sum,
-            "count": self.count,
-            "steps": self.steps,
-            "r_t": self.r_t,
-        }
+        return {**super().state_dict(), "p": self.adaptive_p}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
         self.adaptive_p = state_dict["p"]
-        self.sign_sum, self.count, self.steps = (
-            state_dict["sign_sum"],
-            state_dict["count"],
-            state_dict["steps"],
-        )
-        self.r_t = state_dict["r_t"]
 
     def __repr__(self) -> str:
         return f"ADA(ops={list(self.ops)}, target={self.target}, p={self.p}, max_p={self.max_p})"

@@ -18,9 +18,11 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from lightning_r1.augment.ops import OPS, draw_uniforms
+from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
 
 
@@ -105,6 +107,11 @@ class Augment(L.Callback):
             )
         self.p_ramp_iterations = p_ramp_iterations
         self.progress: Progress | None = None  # the GAN's counters, bound in setup
+        self.interval = 4  # D steps per r_t measurement (ADA's adjustment interval)
+        self.sign_sum = 0.0  # Σ sign(D(real)) over the interval so far (this process), checkpointed
+        self.count = 0  # real images in it (this process)
+        self.steps = 0  # D steps in it
+        self.r_t: float | None = None  # E[sign(D(real))] over the last complete interval (global batch)
 
     # ---- the probability ---------------------------------------------------------------------------------------
     @property
@@ -151,11 +158,45 @@ class Augment(L.Callback):
         return self.apply(x, self.draw(x.shape[0], x.device))
 
     def observe(self, d_real: Tensor) -> None:
-        """D's logits on the augmented real batch of a D step (the adaptive subclass reads them)."""
+        """Accumulate sign(D(real)) of a D step; every ``interval`` D steps, r_t over the global batch.
+
+        r_t = E[sign(D(real))] (Karras et al. 2020, StyleGAN2-ADA §3) is logged as ``train/ada_rt`` for every
+        augmentation, so D's overfitting can be compared across them; :class:`~lightning_r1.augment.ADA` adapts
+        ``p`` from it (:meth:`adapt`).
+        """
+        self.sign_sum += float(d_real.detach().sign().sum())
+        self.count += d_real.shape[0]
+        self.steps += 1
+        if self.steps < self.interval:
+            return
+        totals = torch.tensor([self.sign_sum, float(self.count)], dtype=torch.float64)
+        if world_size() > 1:  # the same r_t (and p) on every process: sums over the global batch
+            totals = totals.to(d_real.device)
+            dist.all_reduce(totals)
+        self.r_t = float(totals[0] / totals[1])
+        self.adapt(self.r_t, int(totals[1]))
+        self.sign_sum, self.count, self.steps = 0.0, 0, 0
+
+    def adapt(self, r_t: float, images: int) -> None:
+        """React to a new r_t measured over ``images`` real images (global); a fixed ``p`` does not."""
 
     def values(self) -> dict[str, float]:
-        """What the run logs each batch (``train/aug_p``)."""
-        return {"train/aug_p": self.p}
+        """What the run logs each batch: ``train/aug_p`` and, once measured, ``train/ada_rt``."""
+        values = {"train/aug_p": self.p}
+        if self.r_t is not None:
+            values["train/ada_rt"] = self.r_t
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sign_sum": self.sign_sum, "count": self.count, "steps": self.steps, "r_t": self.r_t}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.sign_sum, self.count, self.steps = (
+            state_dict["sign_sum"],
+            state_dict["count"],
+            state_dict["steps"],
+        )
+        self.r_t = state_dict["r_t"]
 
     # ---- the training-loop side --------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
