@@ -29,7 +29,6 @@ from lightning_r1.checks import check_positive_int
 from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
-from lightning_r1.models.spectral_norm import split_spectral_norm, with_spectral_norm
 from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
@@ -187,9 +186,7 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")
-    # model.spectral_norm is an option of D, not an argument of the builders
-    model_node, spectral = split_spectral_norm(cfg.model)
-    models = with_spectral_norm(build(model_node, "model"), spectral)
+    models = build(cfg.model, "model")
     gan = build_gan(
         cfg.gan,
         generator=models.generator,

@@ -49,7 +49,9 @@ def check_sample_shapes(
     was_training = discriminator.training
     discriminator.eval()  # no state update: spectral norm's power iteration runs in training mode only
     try:
-        out = discriminator(torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)))
+        out = discriminator(
+            torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator))
+        )
     finally:
         discriminator.train(was_training)
     if out.numel() != 2:

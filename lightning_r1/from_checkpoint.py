@@ -33,7 +33,6 @@ from lightning_r1.errors import (
     one_line,
 )
 from lightning_r1.gan import GAN
-from lightning_r1.models.spectral_norm import split_spectral_norm, with_spectral_norm
 from lightning_r1.resume import CONFIG_KEY, load_checkpoint, shape_differences
 
 log = logging.getLogger(__name__)
@@ -156,8 +155,7 @@ def load_run(
         precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
     trainer = device_trainer(accelerator, precision)
 
-    model_node, spectral = split_spectral_norm(cfg.model)  # as app.py: D's weights are stored parametrized
-    models = with_spectral_norm(build(model_node, "model"), spectral)
+    models = build(cfg.model, "model")
     gan = GAN(
         generator=models.generator,
         discriminator=models.discriminator,

@@ -3,15 +3,18 @@
 Miyato, Kataoka, Koyama, Yoshida 2018, "Spectral Normalization for Generative Adversarial Networks", eq. (8):
 every weight W of D is used as W / σ(W), σ(W) its largest singular value, estimated by one power iteration per
 forward (the paper's Algorithm 1), which bounds D's Lipschitz constant layer by layer: the classic alternative to
-a gradient penalty. Applied to every convolution and linear layer of D by
+a gradient penalty. Applied (by the builders' ``spectral_norm`` keyword, :func:`spectral_norm_option`) to every convolution and
+linear layer of D with
 ``torch.nn.utils.parametrizations.spectral_norm``; the power-iteration vectors are buffers, so checkpoints keep them.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -39,24 +42,28 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def split_spectral_norm(node: Any) -> tuple[Any, bool]:
-    """The model config without its ``spectral_norm`` key (the builders do not take it), and that key's value.
+def spectral_norm_option(builder: Callable[..., GANModels]) -> Callable[..., GANModels]:
+    """Give a model builder the keyword ``spectral_norm: bool = False`` (the config's ``model.spectral_norm``).
+
+    With it true, the built discriminator is spectral-normalized (:func:`apply_spectral_norm`); G is left as it is,
+    as in Miyato et al. 2018. The builder itself is unchanged, so ``instantiate(cfg.model)`` builds both forms.
 
     Raises:
-        ValueError: ``model.spectral_norm`` not a boolean.
+        ValueError: ``spectral_norm`` not a boolean.
     """
-    if not isinstance(node, DictConfig) or "spectral_norm" not in node:
-        return node, False
-    flag = node.spectral_norm
-    if not isinstance(flag, bool):
-        raise ValueError(f"Expected `model.spectral_norm` to be true or false, got {flag!r}")
-    rest = OmegaConf.to_container(node, resolve=True)  # resolved while still attached (${gan.latent_dim})
-    del rest["spectral_norm"]
-    return OmegaConf.create(rest), flag
 
+    @functools.wraps(builder)
+    def build(*args: Any, spectral_norm: bool = False, **kwargs: Any) -> GANModels:
+        if not isinstance(spectral_norm, bool):
+            raise ValueError(f"Expected `spectral_norm` to be true or false, got {spectral_norm!r}")
+        models = builder(*args, **kwargs)
+        if spectral_norm:
+            apply_spectral_norm(models.discriminator)
+        return models
 
-def with_spectral_norm(models: GANModels, enabled: bool) -> GANModels:
-    """``models`` with D spectral-normalized when ``enabled`` (G is left as it is, as in Miyato et al. 2018)."""
-    if enabled:
-        apply_spectral_norm(models.discriminator)
-    return models
+    signature = inspect.signature(builder)
+    option = inspect.Parameter(
+        "spectral_norm", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool
+    )
+    build.__signature__ = signature.replace(parameters=[*signature.parameters.values(), option])  # type: ignore[attr-defined]
+    return build

@@ -82,7 +82,7 @@ def test_resume_with_ada_lecam_spectral_norm_and_limited_mirrored_data_is_bitwis
         (["augment=ada", *TOY], "augment: image augmentations need image data"),
         (["dataset.limit=0"], "dataset: Expected `limit` to be a positive integer or null, got 0"),
         (["dataset.limit=9000"], "`limit` \\(dataset.limit\\) to be at most the dataset size 5000"),
-        (["model.spectral_norm=maybe"], "`model.spectral_norm` to be true or false"),
+        (["model.spectral_norm=maybe"], "model: Expected `spectral_norm` to be true or false"),
     ],
 )
 def test_bad_input_is_one_line_before_training(tmp_path: Path, overrides: list[str], match: str) -> None:

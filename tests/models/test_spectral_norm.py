@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from lightning_r1.models.dcgan import build_dcgan
-from lightning_r1.models.spectral_norm import apply_spectral_norm, split_spectral_norm
+from lightning_r1.models.spectral_norm import apply_spectral_norm
 
 
 def test_every_weight_of_d_has_unit_spectral_norm_after_power_iterations() -> None:
@@ -23,9 +24,12 @@ def test_every_weight_of_d_has_unit_spectral_norm_after_power_iterations() -> No
         assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=1e-2)
 
 
-def test_the_config_key_is_split_off_before_the_builder() -> None:
-    root = OmegaConf.create({"w": 8, "model": {"_target_": "x.y", "width": "${w}", "spectral_norm": True}})
-    node, flag = split_spectral_norm(root.model)
-    assert flag is True and dict(node) == {"_target_": "x.y", "width": 8}
-    with pytest.raises(ValueError, match="`model.spectral_norm` to be true or false"):
-        split_spectral_norm(OmegaConf.create({"spectral_norm": "yes"}))
+def test_the_builders_take_the_option_and_leave_g_and_the_default_alone() -> None:
+    plain = build_dcgan(latent_dim=8, resolution=32, channels=1, width=8)
+    normed = build_dcgan(latent_dim=8, resolution=32, channels=1, width=8, spectral_norm=True)
+    assert not any("parametrizations" in k for k in plain.discriminator.state_dict())
+    assert any("parametrizations" in k for k in normed.discriminator.state_dict())
+    assert not any("parametrizations" in k for k in normed.generator.state_dict())
+    assert "spectral_norm" in inspect.signature(build_dcgan).parameters
+    with pytest.raises(ValueError, match="`spectral_norm` to be true or false"):
+        build_dcgan(latent_dim=8, spectral_norm="yes")
