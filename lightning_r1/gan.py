@@ -133,7 +133,9 @@ class GAN(L.LightningModule):
         # iteration, images_seen, d_step_in_iteration, nonfinite_skips: one object, checkpointed
         self.progress = Progress()
         self._shapes_checked = False
-        self.step_metrics = StepMetrics(progress_bar=("train/g_loss", "train/aug_p"), epoch_means=epoch_means)
+        self.step_metrics = StepMetrics(
+            progress_bar=("train/g_loss", "train/aug_p", "train/ada_rt"), epoch_means=epoch_means
+        )
 
     # ---- the counters (read by callbacks: sample grids, metrics, checkpoints) -------------------------------------
     @property
