@@ -55,7 +55,25 @@ def main(folder: str) -> str:
             rows.append([str(n), setup, fmt_pm(final, std), str(count), fmt_pm(half, half_std), fmt(rt), fmt(p),
                          fmt(wall)])  # fmt: skip
     header = ["N", "set-up", "FID (final)", "seeds", "FID @ 200", "r_t (2nd half)", "p (final)", "wall s"]
-    return markdown(header, rows)
+    return markdown(header, rows) + "\n\n" + rt_curves(cells)
+
+
+def value_near(job: Job, key: str, iteration: int) -> float | None:
+    """``key`` at the last logged row at or before ``iteration``."""
+    steps, values = job.curve(key)
+    keep = steps <= iteration
+    return float(values[keep][-1]) if keep.any() else None
+
+
+def rt_curves(cells: dict[tuple[int, str], list[Job]], every: int = 50, last: int = 400) -> str:
+    """r_t (and p) every ``every`` iterations, mean over seeds: the curves as a table."""
+    marks = list(range(every, last + 1, every))
+    rows = []
+    for (n, setup), jobs in sorted(cells.items(), key=lambda kv: (kv[0][0], SETUPS.index(kv[0][1]))):
+        rts = [mean_std([value_near(job, "train/ada_rt", it) for job in jobs])[0] for it in marks]
+        ps = [mean_std([value_near(job, "train/aug_p", it) for job in jobs])[0] for it in marks]
+        rows.append([str(n), setup, *(f"{fmt(r)} / {fmt(p)}" for r, p in zip(rts, ps, strict=True))])
+    return markdown(["N", "set-up", *(f"r_t / p @ {it}" for it in marks)], rows)
 
 
 if __name__ == "__main__":
