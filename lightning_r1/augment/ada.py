@@ -98,7 +98,8 @@ class ADA(Augment):
 
     @property
     def p(self) -> float:
-        return super().p if self.target is None else self.adaptive_p
+        """The adapted probability, or (``target`` None) the fixed or ramped one; never above ``max_p``."""
+        return min(super().p, self.max_p) if self.target is None else self.adaptive_p
 
     def adapt(self, r_t: float, images: int) -> None:
         """One ADA adjustment of ``p`` from the interval's r_t (none when ``target`` is None)."""
