@@ -65,6 +65,10 @@ def test_a_fixed_target_free_probability_follows_its_linear_ramp() -> None:
     assert ramp == pytest.approx([0.1, 0.2, 0.5, 0.5])
     ada.observe(torch.ones(4))  # r_t is still measured, p is not adapted
     assert ada.p == pytest.approx(0.5)
+    capped = ADA(target=None, p=0.1, p_final=0.9, p_ramp_iterations=8, max_p=0.3)
+    capped.progress = Progress()
+    capped.progress.iteration = 8
+    assert capped.p == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(
