@@ -223,21 +223,3 @@ class Augment(L.Callback):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ops={list(self.ops)}, p={self.p})"
-
-
-class DiffAugment(Augment):
-    """DiffAugment (Zhao et al. 2020): every op on every sample, every step (``p = 1``).
-
-    Args:
-        ops: op names, in order; DiffAugment's policy "color,translation,cutout" by default.
-
-    Raises:
-        ValueError: an unknown op name.
-    """
-
-    name = "diffaug"
-
-    def __init__(
-        self, ops: Sequence[str] = ("brightness", "saturation", "contrast", "translation", "cutout")
-    ) -> None:
-        super().__init__(ops, p=1.0)
