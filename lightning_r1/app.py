@@ -102,6 +102,7 @@ def build_callbacks(
         started or TrainingStarted(),
         SaveRunConfig(cfg),  # every checkpoint carries the config, so a resume can be checked against it
         *regularizers,
+        *build_augment(cfg),
         SampleGrid(run_dir / rd.SAMPLES, every=cfg.samples_every),
         IterationCheckpoint(  # on the module's iteration counter: skipped steps do not shift the grid
             every_n_iterations=cfg.checkpoint_every or None,
@@ -124,6 +125,12 @@ def build_callbacks(
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
     return callbacks
+
+
+def build_augment(cfg: DictConfig) -> list[L.Callback]:
+    """The ``augment`` group's callback (``augment=diffaug|ada``), or none (``augment=none``)."""
+    node = cfg.get("augment")
+    return [build(node, "augment")] if node is not None and "_target_" in node else []
 
 
 def build_metrics(metrics: DictConfig, run_dir: Path, datamodule: L.LightningDataModule) -> list[L.Callback]:

@@ -50,9 +50,14 @@ def check_sample_shapes(
             f"{source} gives samples of shape {tuple(sample_shape)} but the generator produces "
             f"{tuple(fake.shape[1:])}; set model.resolution / model.channels (or the dataset's) to match"
         )
-    out = discriminator(
-        torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)), *extra
-    )
+    was_training = discriminator.training
+    discriminator.eval()  # no state update: spectral norm's power iteration runs in training mode only
+    try:
+        out = discriminator(
+            torch.zeros(2, *sample_shape, device=device, dtype=parameter_dtype(discriminator)), *extra
+        )
+    finally:
+        discriminator.train(was_training)
     if out.numel() != 2:
         raise ValueError(
             f"Expected the discriminator to return one logit per sample ([N] or [N, 1]), got {tuple(out.shape)}"

@@ -22,6 +22,7 @@ from lightning.fabric.utilities.seed import reset_seed
 from torch import Tensor, nn
 
 from lightning_r1 import phases
+from lightning_r1.augment import Augment
 from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
 from lightning_r1.conditioning import (
     as_extra,
@@ -154,7 +155,9 @@ class GAN(L.LightningModule):
         # iteration, images_seen, d_step_in_iteration, nonfinite_skips: one object, checkpointed
         self.progress = Progress()
         self._shapes_checked = False
-        self.step_metrics = StepMetrics(progress_bar=("train/g_loss",), epoch_means=epoch_means)
+        self.step_metrics = StepMetrics(
+            progress_bar=("train/g_loss", "train/aug_p", "train/ada_rt"), epoch_means=epoch_means
+        )
 
     # ---- the counters (read by callbacks: sample grids, metrics, checkpoints) -------------------------------------
     @property
@@ -202,6 +205,13 @@ class GAN(L.LightningModule):
         if self._trainer is None:
             return []
         return [cb for cb in self.trainer.callbacks if isinstance(cb, Regularizer)]
+
+    @property
+    def augmentation(self) -> Augment | None:
+        """The augmentation callback attached to the trainer (``augment=diffaug|ada``), or None."""
+        if self._trainer is None:
+            return None
+        return next((cb for cb in self.trainer.callbacks if isinstance(cb, Augment)), None)
 
     def setup(self, stage: str) -> None:
         # Lightning's DDP set-up re-seeds every process from `seed_everything`'s seed after the models were built;
@@ -403,6 +413,7 @@ class GAN(L.LightningModule):
             compiled=self._compiled.get("discriminator"),
             real_extra=as_extra(labels),
             fake_extra=as_extra(fake_labels),
+            augment=self.augmentation,
         )
         if result.grad_norms:
             publish(self.trainer, self, result.grad_norms)
@@ -422,6 +433,7 @@ class GAN(L.LightningModule):
             compiled=self._compiled.get("discriminator"),  # the G step needs no double backward
             real_extra=as_extra(labels),
             fake_extra=as_extra(fake_labels),
+            augment=self.augmentation,
         )
         self.step_metrics.record(result.terms)
         return result.loss, result.terms

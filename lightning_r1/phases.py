@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from lightning_r1.augment import Augment
 from lightning_r1.losses import AdversarialLoss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
@@ -47,6 +48,7 @@ def discriminator_loss(
     compiled: nn.Module | None = None,
     real_extra: tuple = (),
     fake_extra: tuple | None = None,
+    augment: Augment | None = None,
 ) -> PhaseLoss:
     """The D phase: adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake.
 
@@ -58,6 +60,8 @@ def discriminator_loss(
         compiled: a ``torch.compile``'d D for the batches that need no input gradient.
         real_extra, fake_extra: D's other inputs for the real and the fake batch (class labels: ``D(x, y)``);
             never differentiated. ``fake_extra`` None: the same as ``real_extra``.
+        augment: D's input augmentation, applied after the inputs are marked (penalties see the un-augmented
+            images through it, docs/augmentation.md); it observes D(real) (ADA's r_t).
     """
     # D forward: once per batch, inputs marked before it when a penalty (or the diagnostics) needs ∇_x D
     d_pass = DiscriminatorPass.forward(
@@ -70,7 +74,10 @@ def discriminator_loss(
         compiled=compiled,
         extra=real_extra,
         fake_extra=fake_extra,
+        augment=augment,
     )
+    if augment is not None:
+        augment.observe(d_pass.d_real)
     # Dmain: the adversarial loss (losses.py cites each)
     adversarial = loss.d_loss(d_pass.d_real, d_pass.d_fake)
     terms = {
@@ -103,19 +110,24 @@ def generator_loss(
     compiled: nn.Module | None = None,
     real_extra: tuple = (),
     fake_extra: tuple | None = None,
+    augment: Augment | None = None,
 ) -> PhaseLoss:
     """The G phase: the adversarial G loss of ``fake`` (still attached to G), D frozen (∂D/∂x only, not ∂D/∂ψ).
 
     ``compiled`` serves every D call here: the G step needs no double backward. ``real_extra`` / ``fake_extra``: D's
-    other inputs (class labels) for each batch, as in :func:`discriminator_loss`.
+    other inputs (class labels) for each batch, as in :func:`discriminator_loss`. ``augment`` (differentiable, fresh
+    parameters) transforms what D sees, so G's gradient flows through it.
     """
     fake_extra = real_extra if fake_extra is None else fake_extra
     # Gmain: D on the fake batch (and on the real one for relativistic losses), no D weight gradients
     net = compiled if compiled is not None else discriminator
+    view = augment if augment is not None else (lambda x: x)  # what D sees: the augmented batch, or the batch
     with frozen(discriminator):
-        d_fake = logits(net, perturb(fake, regularizers), *fake_extra)
+        d_fake = logits(net, view(perturb(fake, regularizers)), *fake_extra)
         d_real = (
-            logits(net, perturb(real, regularizers), *real_extra) if needs_real_for_generator(loss) else None
+            logits(net, view(perturb(real, regularizers)), *real_extra)
+            if needs_real_for_generator(loss)
+            else None
         )
     g_loss = loss.g_loss(d_fake, d_real)
     return PhaseLoss(g_loss, {"train/g_loss": g_loss.detach()})

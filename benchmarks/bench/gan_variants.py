@@ -21,6 +21,7 @@ from bench.interleave import Record, Turns, iteration_timer
 def regularizers(variant: str) -> list:
     """Fresh regularizer callbacks for a GAN variant name."""
     from lightning_r1 import R1, R2, WGANGP, ApproxR1
+    from lightning_r1.augment import ADA, DiffAugment
 
     return {
         "plain": lambda: [],
@@ -31,6 +32,9 @@ def regularizers(variant: str) -> list:
         "wgan_gp": lambda: [WGANGP(10.0)],
         "approx_r1": lambda: [ApproxR1(GAMMA, sigma=0.01)],
         "approx_r1_quarter": lambda: [ApproxR1(GAMMA, sigma=0.01, batch_fraction=0.25)],
+        # augmentations are callbacks too; ADA at a fixed p = 0.6 (a typical adapted value: the ops run on ~60%)
+        "r1_diffaug": lambda: [R1(GAMMA), DiffAugment()],
+        "r1_ada": lambda: [R1(GAMMA), ADA(target=None, p=0.6)],
     }[variant]()
 
 
@@ -67,8 +71,10 @@ class GANVariant:
             compile=settings.compile,
         )
         self.regs = regularizers(variant)
-        self.lazy = [reg for reg in self.regs if reg.every > 1]
-        self.every = max([1, *(reg.every for reg in self.regs)])  # the amortisation period of lazy variants
+        self.lazy = [reg for reg in self.regs if getattr(reg, "every", 1) > 1]  # augmentations: never lazy
+        self.every = max(
+            [1, *(getattr(reg, "every", 1) for reg in self.regs)]
+        )  # the amortisation period of lazy variants
         self.settings, self.log_every_step = settings, log_every_step
         self.device = torch.device(settings.device)
 

@@ -18,9 +18,17 @@ RATIOS = {
     "wgan_gp_over_plain": ("wgan_gp", "plain"),
     "approx_r1_over_plain": ("approx_r1", "plain"),
     "approx_r1_quarter_over_plain": ("approx_r1_quarter", "plain"),  # ApproxR1(batch_fraction=0.25)
+    "diffaug_over_r1": ("r1_diffaug", "r1"),  # D's input augmentation (docs/augmentation.md)
+    "ada_over_r1": ("r1_ada", "r1"),
     "lightning_r1_over_raw_r1": ("r1", "raw_r1"),
 }
-GOALS = {"lightning_over_raw": 1.05, "lazy16_over_plain": 1.03, "approx_r1_over_plain": 1.10}  # upper bounds
+GOALS = {
+    "lightning_over_raw": 1.05,
+    "lazy16_over_plain": 1.03,
+    "approx_r1_over_plain": 1.10,
+    "diffaug_over_r1": 1.15,
+    "ada_over_r1": 1.15,
+}  # upper bounds
 
 
 def compare(

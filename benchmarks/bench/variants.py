@@ -19,6 +19,8 @@ from bench.raw_loop import RawLoop, compile_raw
 RAW_VARIANTS = ("raw", "raw_r1")
 GAN_VARIANTS = ("plain", "r1", "r1_lazy16", "r2", "r1_r2", "wgan_gp", "approx_r1", "approx_r1_quarter")
 VARIANTS = RAW_VARIANTS + GAN_VARIANTS  # the default set
+# not run by default: R1 with D's input augmentation (docs/augmentation.md), compared with r1
+AUGMENT_VARIANTS = ("r1_diffaug", "r1_ada")
 # ablation (not run by default): the GAN variant with Trainer(log_every_n_steps=1), see bench.gan_variants
 LOG_EVERY_STEP = "_log_every_step"
 ABLATIONS = (LOG_EVERY_STEP,)
@@ -30,7 +32,7 @@ def kind_of(name: str) -> str:
 
 
 def unknown_variants(names: list[str]) -> list[str]:
-    known = set(VARIANTS) | {v + a for v in GAN_VARIANTS for a in ABLATIONS}
+    known = set(VARIANTS) | set(AUGMENT_VARIANTS) | {v + a for v in GAN_VARIANTS for a in ABLATIONS}
     return sorted({kind_of(n) for n in names} - known)
 
 

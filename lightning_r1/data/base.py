@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from lightning_r1.checks import check_positive_int
+from lightning_r1.data.limited import LimitedMirrored, check_limit
 from lightning_r1.data.resumable import ResumableBatchSampler
 from lightning_r1.distributed import world_size
 
@@ -134,6 +135,9 @@ class ImageDataModule(BaseDataModule):
         num_workers: dataloader worker processes; persistent when > 0.
         resolution: output height and width in pixels.
         channels: 1 (grayscale) or 3 (RGB).
+        mirror: append every image flipped left-right (doubles the data; StyleGAN2-ADA's ``--mirror``).
+        limit: train on the first ``limit`` images only (limited-data studies); FID still uses all of them
+            (``reference_dataset``).
 
     Raises:
         ValueError: on a non-positive ``batch_size``/``resolution``, negative ``num_workers``, ``channels``
@@ -141,9 +145,17 @@ class ImageDataModule(BaseDataModule):
     """
 
     def __init__(
-        self, batch_size: int = 64, num_workers: int = 0, resolution: int = 32, channels: int = 3
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        resolution: int = 32,
+        channels: int = 3,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
+        self.mirror, self.limit = bool(mirror), check_limit(limit)
+        self.reference_dataset: Dataset | None = None  # every image, before `limit` and `mirror` (for FID)
         self.resolution = check_positive_int("resolution", resolution)
         self.channels = check_channels(channels)
         self.sample_shape = (self.channels, self.resolution, self.resolution)
@@ -160,7 +172,10 @@ class ImageDataModule(BaseDataModule):
             ValueError: if ``batch_size`` times the number of processes is larger than the dataset.
         """
         if self.train_dataset is None:
-            dataset = self._build_dataset()
+            self.reference_dataset = self._build_dataset()
+            dataset = self.reference_dataset
+            if self.mirror or self.limit is not None:
+                dataset = LimitedMirrored(dataset, self.limit, self.mirror)
             self.num_samples = len(dataset)  # type: ignore[arg-type]
             self.train_dataset = dataset
         world = world_size()  # under DDP each process takes batch_size of one global batch

@@ -135,6 +135,7 @@ class ImageFolderDataModule(ImageDataModule):
         channels: 3 (default, RGB) or 1 (grayscale).
         labels: batches ``(x, y)``: one sub-folder of ``root`` per class, names sorted → labels 0, 1, …
             (the app lists them in the run directory's ``classes.txt``).
+        mirror, limit: x-flips and the first ``limit`` images only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``; in ``setup()``,
@@ -154,9 +155,16 @@ class ImageFolderDataModule(ImageDataModule):
         resolution: int = 64,
         channels: int = 3,
         labels: bool = False,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
         self.root = Path(root).expanduser()
         if labels:

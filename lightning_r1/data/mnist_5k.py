@@ -58,6 +58,7 @@ class MNIST5kDataModule(ImageDataModule):
         resolution: output height and width (default 32).
         channels: 1 (default) or 3.
         labels: batches ``(x, y)`` with the digit as label (10 classes, for class-conditional GANs).
+        mirror, limit: x-flips and the first ``limit`` digits only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on a non-positive ``batch_size``/``resolution``, negative ``num_workers``, ``channels``
@@ -74,9 +75,16 @@ class MNIST5kDataModule(ImageDataModule):
         resolution: int = 32,
         channels: int = 1,
         labels: bool = False,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
         if labels:
             self.num_classes, self.class_names = 10, [str(d) for d in range(10)]

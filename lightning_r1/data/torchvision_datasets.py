@@ -25,6 +25,7 @@ class TorchvisionDataModule(ImageDataModule):
         resolution: output height and width.
         channels: 1 or 3 (converted with PIL ``"L"``/``"RGB"``); default: the dataset's own (``default_channels``).
         labels: batches ``(x, y)`` with the dataset's class labels (``classes``, for class-conditional GANs).
+        mirror, limit: x-flips and the first ``limit`` images only, as for :class:`ImageDataModule`.
 
     Raises:
         ValueError: on invalid ``batch_size``, ``num_workers``, ``resolution`` or ``channels``.
@@ -44,10 +45,17 @@ class TorchvisionDataModule(ImageDataModule):
         resolution: int = 32,
         channels: int | None = None,
         labels: bool = False,
+        mirror: bool = False,
+        limit: int | None = None,
     ) -> None:
         channels = self.default_channels if channels is None else channels
         super().__init__(
-            batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=channels
+            batch_size=batch_size,
+            num_workers=num_workers,
+            resolution=resolution,
+            channels=channels,
+            mirror=mirror,
+            limit=limit,
         )
         self.root = Path(root).expanduser()
         self.download = bool(download)

@@ -170,7 +170,8 @@ class FidelityMetrics(MetricHistory, L.Callback):
             raise MetricsSetupError(outcome[1])
         weights_tag = outcome[1]
 
-        dataset = dm.train_dataset
+        # every real image, also when training sees only the first `dataset.limit` (docs/augmentation.md)
+        dataset = getattr(dm, "reference_dataset", None) or dm.train_dataset
         n_total = len(dataset)
         n_real = n_total if self.num_real_samples is None else min(self.num_real_samples, n_total)
         if n_real == n_total:

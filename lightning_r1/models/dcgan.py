@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.models.pair import GANModels, check_resolution
+from lightning_r1.models.spectral_norm import spectral_norm_option
 
 SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64)
 
@@ -109,6 +110,7 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).view(x.shape[0])
 
 
+@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_dcgan(
     latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64, num_classes: int | None = None
 ) -> GANModels:

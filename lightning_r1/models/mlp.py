@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.models.pair import GANModels
+from lightning_r1.models.spectral_norm import spectral_norm_option
 
 
 def _mlp(in_dim: int, hidden: int, layers: int, out_dim: int, act: Callable[[], nn.Module]) -> nn.Sequential:
@@ -79,6 +80,7 @@ class MLPDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_mlp(
     latent_dim: int, data_dim: int = 2, hidden: int = 128, layers: int = 3, num_classes: int | None = None
 ) -> GANModels:

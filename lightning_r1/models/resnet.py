@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.models.pair import GANModels, check_resolution
+from lightning_r1.models.spectral_norm import spectral_norm_option
 
 _S0 = 4  # spatial size of the fully connected layer's feature map
 
@@ -131,6 +132,7 @@ class ResNetDiscriminator(nn.Module):
         return self.fc(_actvn(out.flatten(1))).view(x.shape[0])
 
 
+@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_resnet(
     latent_dim: int,
     resolution: int = 32,

@@ -6,6 +6,7 @@ from lightning_r1.regularizers.base import Regularizer
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm
 from lightning_r1.regularizers.gradient_penalty import WGANGP, ZeroGP
 from lightning_r1.regularizers.instance_noise import InstanceNoise
+from lightning_r1.regularizers.lecam import LeCam
 from lightning_r1.regularizers.r1 import R1, R2
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ApproxR1",
     "ApproxR2",
     "InstanceNoise",
+    "LeCam",
     "Regularizer",
     "DiscriminatorPass",
     "input_gradient_sq_norm",

@@ -116,4 +116,5 @@ class ApproxR1(R1):
                 )
             return both.chunk(2)
         logits = d_pass.d_real if self.side == "real" else d_pass.d_fake
+        # with an augmentation, D(x + σε) goes through the same augmentation as D(x) (docs/augmentation.md)
         return logits[chosen], d_pass.logits_of(shifted, rows=chosen, side=self.side)

@@ -8,6 +8,7 @@ so the same outputs serve the adversarial loss and the penalty: no second forwar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -32,6 +33,8 @@ class DiscriminatorPass:
     extra: tuple = ()
     fake_extra: tuple | None = None  # None: the same as ``extra``
     _sq_norms: dict[str, Tensor] = field(default_factory=dict)
+    augment: Any = None  # an Augment applied after the inputs are marked (docs/augmentation.md)
+    draws: dict[str, Any] = field(default_factory=dict)  # its parameters per side, for logits_of(side=)
 
     @classmethod
     def forward(
@@ -46,26 +49,47 @@ class DiscriminatorPass:
         extra: tuple = (),
         sides: tuple[str, ...] = ("real", "fake"),
         fake_extra: tuple | None = None,
+        augment: Any = None,
     ) -> DiscriminatorPass:
         """Run D once on each batch named in ``sides``, marking inputs whose gradient some consumer needs.
 
         ``compiled`` (a ``torch.compile``'d D) serves the batches that need no input gradient; torch.compile does
         not support the double backward that R1/R2 take through the others, so those run eagerly.
+        ``augment`` transforms each batch *after* it is marked, so input gradients reach the un-augmented images.
         """
         real = real.detach().requires_grad_(real_grad)
         fake = None if fake is None else fake.detach().requires_grad_(fake_grad)
         eager_real = discriminator if real_grad or compiled is None else compiled
         eager_fake = discriminator if fake_grad or compiled is None else compiled
-        d_real = logits(eager_real, real, *extra) if "real" in sides else None
+        # the augmentation's parameters, one draw per side, applied after the marking above
+        draws = {} if augment is None else {"real": augment.draw_like(real), "fake": augment.draw_like(fake)}
         other = tuple(extra) if fake_extra is None else tuple(fake_extra)
-        d_fake = logits(eager_fake, fake, *other) if "fake" in sides and fake is not None else None
-        return cls(discriminator, real, fake, d_real, d_fake, grad_scale, tuple(extra), other)
+        d_real = d_fake = None
+        if "real" in sides:
+            d_real = logits(eager_real, augmented(real, augment, draws.get("real")), *extra)
+        if "fake" in sides and fake is not None:
+            d_fake = logits(eager_fake, augmented(fake, augment, draws.get("fake")), *other)
+        return cls(
+            discriminator,
+            real,
+            fake,
+            d_real,
+            d_fake,
+            grad_scale,
+            tuple(extra),
+            other,
+            augment=augment,
+            draws=draws,
+        )
 
-    def logits_of(self, x: Tensor, rows: Tensor | None = None, side: str = "real") -> Tensor:
+    def logits_of(self, x: Tensor, rows: Tensor | None = None, side: str | None = None) -> Tensor:
         """D's logits at ``x`` with this pass's other inputs (labels), eagerly (penalties differentiate it).
 
         ``rows``: which rows of the batch ``x`` holds (a subset or repeats), so per-sample extra inputs follow them.
-        ``side``: whose other inputs ``x`` goes with, "real" or "fake" (they differ when fakes have other labels).
+        ``side``: "real" or "fake": whose other inputs (labels) ``x`` goes with (they differ when fakes have other
+        labels) and, with an augmentation, whose augmentation parameters it reuses (a finite difference at the real
+        batch needs the same augmentation as ``d_real``); None: the real batch's labels and a fresh augmentation
+        draw (WGAN-GP's interpolates).
         """
         n = self.real.shape[0]
         extra = self.fake_extra if side == "fake" and self.fake_extra is not None else self.extra
@@ -73,7 +97,14 @@ class DiscriminatorPass:
             extra = tuple(
                 e[rows] if isinstance(e, Tensor) and e.dim() and e.shape[0] == n else e for e in extra
             )
-        return logits(self.discriminator, x, *extra)
+        draw = (
+            self.draws.get(side) if side is not None else None
+        )  # the side's own augmentation, or a fresh one
+        if draw is not None:
+            draw = draw if rows is None else draw.rows(rows)
+        elif self.augment is not None:
+            draw = self.augment.draw(x.shape[0], x.device)
+        return logits(self.discriminator, augmented(x, self.augment, draw), *extra)
 
     def sq_norm(self, which: str, create_graph: bool = True) -> Tensor:
         """``||∇_x D(x_i)||²`` per sample for ``which`` in {"real", "fake"}; computed once per step."""
@@ -86,6 +117,11 @@ class DiscriminatorPass:
         norms = input_gradient_sq_norm(outputs, inputs, create_graph=create_graph, grad_scale=self.grad_scale)
         self._sq_norms[which] = norms
         return norms
+
+
+def augmented(x: Tensor, augment: Any, draw: Any) -> Tensor:
+    """``x`` through ``augment`` with the parameters ``draw`` (``x`` itself without an augmentation)."""
+    return x if augment is None or draw is None else augment.apply(x, draw)
 
 
 def logits(discriminator: nn.Module, x: Tensor, *extra: object) -> Tensor:

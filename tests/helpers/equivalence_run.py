@@ -94,6 +94,19 @@ CASES: dict[str, list[str]] = {
         "iterations=2",
         "metrics=none",
     ],  # fmt: skip
+    # D's input augmentation (ADA, adapting every D step), LeCam, spectral norm, limited and mirrored data
+    "images_ada_lecam_sn": [
+        *IMAGES,
+        *FLOAT64,
+        "augment=ada",
+        "augment.interval=1",
+        "augment.speed_images=64",
+        "augment.p=0.9",
+        "regularizer=[r1,lecam]",
+        "model.spectral_norm=true",
+        "dataset.limit=40",
+        "dataset.mirror=true",
+    ],  # fmt: skip
     "resumed_r1": [*TOY, *FLOAT64, "regularizer=r1", "regularizer.r1.gamma=1"],  # stopped at 3, resumed to 6
     # class-conditional (ring8's mode index as label): uniform fake labels are drawn for the global batch
     "conditional_uniform": [
