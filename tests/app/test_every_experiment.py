@@ -15,7 +15,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yam
 
 
 def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
-    """Three iterations; presets that select FID evaluate a few hundred samples into a private cache."""
+    """Three iterations; presets that select FID evaluate a few hundred samples into a private cache, StackedMNIST
+    presets 64 images."""
     overrides = [f"experiment={experiment}", "iterations=3"]
     if "override /metrics: fid" in (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text():
         overrides += [
@@ -23,6 +24,8 @@ def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
             "metrics.num_real_samples=256",
             f"metrics.cache_dir={tmp_path}",
         ]
+    if "override /metrics: stacked_mnist" in (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text():
+        overrides += ["metrics.num_samples=64", "dataset.size=256"]
     return overrides
 
 
