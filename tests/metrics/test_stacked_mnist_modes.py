@@ -11,8 +11,10 @@ import torch
 from torch import Tensor, nn
 
 from lightning_r1 import GAN
+from lightning_r1.app import train
 from lightning_r1.data import Ring8DataModule, StackedMNISTDataModule
 from lightning_r1.data.stacked_mnist import load_mnist_5k_labels
+from lightning_r1.errors import is_bad_input
 from lightning_r1.metrics import MetricsSetupError, StackedMNISTModes, stacked_mode_metrics
 from lightning_r1.metrics.inputs import to_uint8
 from lightning_r1.metrics.mnist_classifier import load_mnist_classifier
@@ -182,3 +184,10 @@ def test_a_non_stacked_datamodule_is_refused_naming_the_dataset() -> None:
 def test_bad_callback_arguments_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=f"`{field}`"):
         StackedMNISTModes(every=0, **kwargs)
+
+
+def test_the_app_refuses_stacked_mnist_metrics_on_another_dataset_before_training(make_cfg) -> None:
+    cfg = make_cfg(["dataset=ring8", "model=mlp", "metrics=stacked_mnist", "iterations=2"])
+    with pytest.raises(MetricsSetupError, match="needs dataset=stacked_mnist") as info:
+        train(cfg)
+    assert is_bad_input(info.value)
