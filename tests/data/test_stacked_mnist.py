@@ -81,3 +81,13 @@ def test_batch_larger_than_the_set_is_refused_in_setup() -> None:
     dm = StackedMNISTDataModule(batch_size=20, size=10)
     with pytest.raises(ValueError, match="batch_size"):
         dm.setup("fit")
+
+
+@pytest.mark.parametrize("regularizer, members", [("none", set()), ("r1", {"r1"}), ("[r1,r2]", {"r1", "r2"})])
+def test_every_arm_of_the_r3gan_ablation_composes_with_built_regularizers(
+    make_cfg, regularizer, members
+) -> None:
+    cfg = make_cfg(["experiment=stacked_mnist", f"regularizer={regularizer}", "loss=nonsaturating"])
+    assert set(cfg.get("regularizer") or {}) == members
+    assert all("_target_" in node for node in (cfg.get("regularizer") or {}).values())
+    assert cfg.dataset._target_.endswith("StackedMNISTDataModule") and cfg.loss.name == "nonsaturating"
