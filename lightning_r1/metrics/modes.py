@@ -159,7 +159,8 @@ class ModeMetrics(L.Callback):
         if self.samples_path is not None and trainer.is_global_zero:
             self.samples_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(self.samples_path, samples.numpy())
-        log.info("ModeMetrics @ iteration %d: %s", it, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        values = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        log.info("%s @ iteration %d: %s", type(self).__name__, it, values)
         return metrics
 
     def summary(self) -> dict[str, Any]:
