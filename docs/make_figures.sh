@@ -61,6 +61,6 @@ if [ -z "${SKIP_TOY:-}" ]; then
         ) > "$SWEEPS/toy_$ds.log" 2>&1 &
     done
     wait
-    python -m lightning_r1.report.toy "$SWEEPS"/ring8_* "$SWEEPS"/grid25_* --figures "$OUT" | tee "$SWEEPS/toy_table.md"
+    python -m lightning_r1.report.toy "$SWEEPS"/ring8_* "$SWEEPS"/grid25_* --figures "$OUT/pacgan" | tee "$SWEEPS/toy_table.md"
 fi
 echo "figures in $OUT, sweeps and tables in $SWEEPS"
