@@ -15,8 +15,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yam
 
 
 def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
-    """Three iterations; presets that select FID evaluate a few hundred samples into a private cache, StackedMNIST
-    presets 64 images."""
+    """Three iterations; presets that select FID evaluate a few hundred samples into a private cache."""
     overrides = [f"experiment={experiment}", "iterations=3"]
     if "override /metrics: fid" in (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text():
         overrides += [
@@ -25,7 +24,7 @@ def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
             f"metrics.cache_dir={tmp_path}",
         ]
     preset = (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text()
-    if "override /metrics: stacked_mnist" in preset:
+    if "override /metrics: stacked_mnist" in preset:  # StackedMNIST presets: 64 images scored, 256 stacks built
         overrides += ["metrics.num_samples=64", "dataset.size=256"]
     return overrides
 
