@@ -24,7 +24,8 @@ def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
             f"metrics.cache_dir={tmp_path}",
         ]
     preset = (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text()
-    if "override /metrics: stacked_mnist" in preset:  # StackedMNIST presets: 64 images scored, 256 stacks built
+    # StackedMNIST presets: 64 images scored, 256 stacks built
+    if "override /metrics: stacked_mnist" in preset:
         overrides += ["metrics.num_samples=64", "dataset.size=256"]
     return overrides
 
