@@ -11,6 +11,7 @@
       trajectory.csv, trajectory.png   Dirac-GAN (theta, psi) per iteration (TrajectoryRecorder, experiment=dirac_gan)
       mode_samples.npy      the last ModeMetrics evaluation's points (2-D mixtures)
       classes.txt           conditional runs: ``index<TAB>class name`` per class (conditional_app)
+      stacked_modes.npy     the last StackedMNISTModes evaluation's predicted modes (StackedMNIST)
       eval.json             ``python -m lightning_r1.evaluate`` on one of its checkpoints
       generated/iter_N/     ``python -m lightning_r1.generate`` on one of its checkpoints
       .hydra/overrides.yaml Hydra's record of the command-line overrides
@@ -35,6 +36,7 @@ __all__ = [
     "MODE_SAMPLES",
     "RUN_MARKERS",
     "SAMPLES",
+    "STACKED_MODES",
     "SUMMARY",
     "TRAJECTORY",
     "checkpoint_filename",
@@ -55,6 +57,7 @@ LAST_CHECKPOINT = "last.ckpt"
 TRAJECTORY = "trajectory.csv"
 MODE_SAMPLES = "mode_samples.npy"
 CLASSES = "classes.txt"
+STACKED_MODES = "stacked_modes.npy"
 EVAL = "eval.json"
 GENERATED = "generated"
 HYDRA_OVERRIDES = ".hydra/overrides.yaml"

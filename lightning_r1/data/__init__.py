@@ -4,6 +4,7 @@ from lightning_r1.data.base import BaseDataModule, ImageDataModule, StreamDataMo
 from lightning_r1.data.dirac import DiracDataModule
 from lightning_r1.data.image_folder import IMAGE_EXTENSIONS, ImageFileDataset, ImageFolderDataModule
 from lightning_r1.data.mnist_5k import MNIST5kDataModule
+from lightning_r1.data.stacked_mnist import StackedMNISTDataModule
 from lightning_r1.data.streams import GaussianMixtureStream, PointMassStream
 from lightning_r1.data.torchvision_datasets import CIFAR10DataModule, MNISTDataModule, TorchvisionDataModule
 from lightning_r1.data.toy import GaussianMixtureDataModule, Grid25DataModule, Ring8DataModule
@@ -26,6 +27,7 @@ __all__ = [
     "PILToTensor",
     "PointMassStream",
     "Ring8DataModule",
+    "StackedMNISTDataModule",
     "StreamDataModule",
     "TensorImageDataset",
     "TorchvisionDataModule",

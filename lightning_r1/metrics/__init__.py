@@ -13,6 +13,7 @@ from lightning_r1.metrics.mnist_extractor import (
     register,
 )
 from lightning_r1.metrics.modes import ModeMetrics, mode_metrics
+from lightning_r1.metrics.stacked_mnist_modes import StackedMNISTModes, stacked_mode_metrics
 
 register()
 
@@ -25,9 +26,11 @@ __all__ = [
     "MnistClassifier",
     "MnistClassifierFeatureExtractor",
     "RealImages",
+    "StackedMNISTModes",
     "UInt8Images",
     "check_extractor_weights",
     "load_mnist_classifier",
+    "stacked_mode_metrics",
     "to_uint8",
     "verify_weights",
 ]

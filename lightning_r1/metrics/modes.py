@@ -99,6 +99,8 @@ class ModeMetrics(L.Callback):
         ValueError: ``every`` negative or ``num_samples`` < 1.
     """
 
+    keys: tuple[str, ...] = KEYS  # the logged keys whose best values summary() reports
+
     def __init__(
         self, every: int, num_samples: int = 2500, seed: int = 0, samples_path: str | Path | None = None
     ) -> None:
@@ -157,13 +159,14 @@ class ModeMetrics(L.Callback):
         if self.samples_path is not None and trainer.is_global_zero:
             self.samples_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(self.samples_path, samples.numpy())
-        log.info("ModeMetrics @ iteration %d: %s", it, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        values = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        log.info("%s @ iteration %d: %s", type(self).__name__, it, values)
         return metrics
 
     def summary(self) -> dict[str, Any]:
         """``{"final": {...}, "best": {"val/modes_covered": {"value": v, "iteration": i}, ...}}``."""
         best: dict[str, dict[str, float]] = {}
-        for key in KEYS:
+        for key in self.keys:
             points = [(h[key], int(h["iteration"])) for h in self.history]
             if points:
                 pick = max if higher_is_better(key) else min

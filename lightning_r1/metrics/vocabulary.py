@@ -42,9 +42,9 @@ class Metric:
 # toy metrics, ...). Then the training scalars, which have no direction.
 METRICS: tuple[Metric, ...] = (
     Metric("val/fid", False, "Fréchet Inception Distance (FidelityMetrics)"),
-    Metric("val/reverse_kl", False, "KL(generated modes ‖ uniform) over high-quality samples (ModeMetrics)"),
+    Metric("val/reverse_kl", False, "KL(generated modes ‖ data's modes) (ModeMetrics, StackedMNISTModes)"),
     Metric("val/kid_mean", False, "Kernel Inception Distance, mean over subsets (FidelityMetrics)"),
-    Metric("val/modes_covered", True, "modes with at least one high-quality sample (ModeMetrics)"),
+    Metric("val/modes_covered", True, "modes with a (high-quality) sample (ModeMetrics, StackedMNISTModes)"),
     Metric("val/high_quality_pct", True, "% of samples within 3σ of a mode (ModeMetrics)"),
     Metric(
         "val/class_accuracy",

@@ -99,9 +99,13 @@ def load_sweeps(dirs: list[str | Path]) -> list[ToyJob]:
 
 
 def _fmt(values: list[float | None], digits: int) -> str:
+    """``mean ± s.e. (seed values)``: the standard error ``std(ddof=1)/√n`` as PacGAN's Table 1 reports it, for
+    two or more seeds; ``–`` for the mean when a seed has no finite value."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     cells = " / ".join("inf" if v is None or not math.isfinite(v) else f"{v:.{digits}f}" for v in values)
     mean = f"{np.mean(finite):.{digits}f}" if len(finite) == len(values) else "–"
+    if len(finite) == len(values) > 1:
+        mean += f" ± {np.std(finite, ddof=1) / math.sqrt(len(finite)):.{digits}f}"
     return f"{mean} ({cells})"
 
 
@@ -135,7 +139,10 @@ def markdown_table(jobs: list[ToyJob]) -> str:
         rows.append([dataset, method, _fmt(cols["val/modes_covered"], 1), _fmt(cols["val/high_quality_pct"], 1),
                      _fmt(cols["val/reverse_kl"], 3), _fmt([_tail_ratio(r) for r in runs], 2)])  # fmt: skip
     seeds = sorted({j.seed for j in jobs})
-    note = f"Mean over seeds {seeds} (per-seed values in brackets); '–': a seed had no high-quality sample (KL = inf)."
+    note = (
+        f"Mean ± standard error over seeds {seeds} (per-seed values in brackets); "
+        "'–': a seed had no high-quality sample (KL = inf)."
+    )
     return markdown(TABLE_HEADER, rows) + "\n\n" + note + "\n"
 
 

@@ -48,6 +48,10 @@ def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
             "metrics.num_real_samples=256",
             f"metrics.cache_dir={tmp_path}",
         ]
+    preset = (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text()
+    # StackedMNIST presets: 64 images scored, 256 stacks built
+    if "override /metrics: stacked_mnist" in preset:
+        overrides += ["metrics.num_samples=64", "dataset.size=256"]
     return overrides
 
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -132,10 +133,11 @@ def test_toy_table_equals_the_summaries_and_metrics_csv(toy_sweep: Path, tmp_pat
         per_seed = [summaries[j]["val/high_quality_pct"] for j in jobs]
         assert rows[method]["high-quality %"].endswith("(" + " / ".join(f"{v:.1f}" for v in per_seed) + ")")
         ratios = [tail_ratio(toy_sweep / str(j)) for j in jobs]
+        se = f" ± {statistics.stdev(ratios) / len(ratios) ** 0.5:.2f}" if len(ratios) > 1 else ""
         assert rows[method]["fake/real ‖∇D‖² (median, 2nd half)"] == (
-            f"{np.mean(ratios):.2f} (" + " / ".join(f"{v:.2f}" for v in ratios) + ")"
+            f"{np.mean(ratios):.2f}{se} (" + " / ".join(f"{v:.2f}" for v in ratios) + ")"
         )
-    assert "Mean over seeds [0, 1]" in result.stdout
+    assert "Mean ± standard error over seeds [0, 1]" in result.stdout
     for name in ("toy_ring8_scatter.png", "toy_ring8_grad_norms.png"):
         with Image.open(figures / name) as im:
             assert im.width >= 2 * 300  # a panel per method

@@ -1,0 +1,148 @@
+"""StackedMNIST runs (``experiment=stacked_mnist``): the mode-coverage table and the mode histograms.
+
+    OMP_NUM_THREADS=1 python train.py -m experiment=stacked_mnist loss=nonsaturating,relativistic \
+        'regularizer=none,r1,[r1,r2]' seed=0,1,2 hydra.sweep.dir=multirun/stacked_mnist
+    python -m lightning_r1.report.stacked_mnist multirun/stacked_mnist --figures docs/figures
+
+Reads each job's ``config.yaml`` (loss, regularizers, seed), ``summary.json`` (``val/modes_covered``,
+``val/reverse_kl`` of :class:`~lightning_r1.metrics.StackedMNISTModes`, ``iterations``, ``wall_time_s``) and
+``stacked_modes.npy`` (the predicted mode of each evaluated image), through :func:`lightning_r1.report.jobs.find_jobs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lightning_r1 import run_dir as rd
+from lightning_r1.plotting import subplots
+from lightning_r1.report.jobs import Job, NoRunsError, find_jobs
+from lightning_r1.report.table import markdown
+
+HEADER = [
+    "loss",
+    "regularizers",
+    "seeds",
+    "iterations",
+    "modes covered (of 1000)",
+    "reverse KL",
+    "wall time (s)",
+]
+
+
+@dataclass
+class StackedJob:
+    loss: str
+    method: str
+    seed: int
+    iterations: int
+    wall_time_s: float | None
+    metrics: dict[str, float | None]
+    modes: np.ndarray | None  # predicted mode of each evaluated image
+
+
+def load_job(job: Job) -> StackedJob:
+    """One StackedMNIST run: loss, regularizers, seed, final metrics, wall time, predicted modes."""
+    cfg, summary = job.config, job.summary or {}
+    modes = job.path / rd.STACKED_MODES
+    return StackedJob(
+        loss=str(cfg.loss.name),
+        method="+".join((cfg.get("regularizer") or {}).keys()) or "none",
+        seed=int(cfg.seed),
+        iterations=int(summary.get("iterations") or 0),
+        wall_time_s=summary.get("wall_time_s"),
+        metrics=job.metrics,
+        modes=np.load(modes) if modes.exists() else None,
+    )
+
+
+def load_sweeps(dirs: list[str | Path]) -> list[StackedJob]:
+    """Every run with a summary.json under each of ``dirs``, in job order.
+
+    Raises:
+        FileNotFoundError: none of them holds one.
+    """
+    found: list[Job] = []
+    for d in dirs:
+        try:
+            found += [job for job in find_jobs(d) if job.summary is not None]
+        except NoRunsError:
+            pass
+    if not found:
+        raise FileNotFoundError(f"no */{rd.SUMMARY} under {dirs}")
+    return [load_job(job) for job in found]
+
+
+def mean_se(values: list[float | None], digits: int) -> str:
+    """``mean ± s.e. (per-seed values)``; the standard error ``std(ddof=1)/√n`` for two or more seeds."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    cells = " / ".join(f"{float(v):.{digits}f}" if v is not None else "–" for v in values)
+    if len(finite) != len(values) or not finite:
+        return f"– ({cells})"
+    text = f"{np.mean(finite):.{digits}f}"
+    if len(finite) > 1:
+        text += f" ± {np.std(finite, ddof=1) / math.sqrt(len(finite)):.{digits}f}"
+    return f"{text} ({cells})"
+
+
+def markdown_table(jobs: list[StackedJob]) -> str:
+    """One row per (loss, regularizers): modes covered and reverse KL, mean ± s.e. over seeds and per seed."""
+    groups: dict[tuple[str, str], list[StackedJob]] = defaultdict(list)
+    for job in jobs:
+        groups[(job.loss, job.method)].append(job)
+    rows = []
+    for (loss, method), runs in sorted(groups.items()):
+        runs = sorted(runs, key=lambda j: j.seed)
+        rows.append([
+            loss, method, ", ".join(str(r.seed) for r in runs), ", ".join(str(r.iterations) for r in runs),
+            mean_se([r.metrics.get("val/modes_covered") for r in runs], 1),
+            mean_se([r.metrics.get("val/reverse_kl") for r in runs], 3),
+            ", ".join(f"{r.wall_time_s:.0f}" if r.wall_time_s is not None else "–" for r in runs),
+        ])  # fmt: skip
+    return markdown(HEADER, rows) + "\n\nMean ± standard error over seeds (per-seed values in brackets).\n"
+
+
+def histogram_figure(jobs: list[StackedJob], path: Path) -> Path:
+    """Per run: how many of the evaluated images fell on each of the 1000 modes, modes sorted by count."""
+    runs = [j for j in jobs if j.modes is not None]
+    cols = min(3, len(runs))
+    fig, axes = subplots(max(1, math.ceil(len(runs) / max(cols, 1))), max(cols, 1), figsize=(4.2 * max(cols, 1),
+                         3.0 * math.ceil(len(runs) / max(cols, 1))), dpi=100, squeeze=False)  # fmt: skip
+    for ax in axes.flat[len(runs) :]:
+        ax.axis("off")
+    for ax, job in zip(axes.flat, runs, strict=False):
+        counts = np.sort(np.bincount(job.modes, minlength=1000))[::-1]
+        ax.bar(np.arange(1000), counts, width=1.0)
+        ax.axhline(len(job.modes) / 1000, color="red", lw=1, label="uniform")
+        m = job.metrics
+        ax.set_title(f"{job.loss}, {job.method}, seed {job.seed}: {m.get('val/modes_covered') or 0:.0f} modes, "
+                     f"KL {m.get('val/reverse_kl') or 0:.2f}", fontsize=8)  # fmt: skip
+        ax.set_xlabel("mode (sorted by count)")
+        ax.set_ylabel("images")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep_dirs", nargs="+")
+    parser.add_argument("--figures", help="folder for stacked_mnist_modes.png (mode histograms)")
+    args = parser.parse_args(argv)
+    jobs = load_sweeps(args.sweep_dirs)
+    print(markdown_table(jobs))
+    if args.figures:
+        out = Path(args.figures)
+        out.mkdir(parents=True, exist_ok=True)
+        print(histogram_figure(jobs, out / "stacked_mnist_modes.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""``python -m lightning_r1.report.stacked_mnist`` on two tiny StackedMNIST runs of the app."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import compose_config
+from lightning_r1 import run_dir as rd
+from lightning_r1.app import train
+from lightning_r1.report import stacked_mnist
+
+TINY = ["experiment=stacked_mnist", "iterations=2", "model.width=8", "dataset.size=256", "batch_size=16",
+        "metrics.num_samples=100", "metrics.batch_size=50"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_table_and_histograms_equal_the_runs(tmp_path: Path, capsys) -> None:
+    sweep = tmp_path / "sweep"
+    for job, seed in enumerate((0, 1)):
+        train(compose_config([*TINY, f"seed={seed}"], sweep / str(job)))
+    stacked_mnist.main([str(sweep), "--figures", str(tmp_path / "figures")])
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("| relativistic")]
+    summaries = [json.loads((sweep / j / rd.SUMMARY).read_text()) for j in "01"]
+    modes = [s["metrics"]["val/modes_covered"] for s in summaries]
+    se = statistics.stdev(modes) / math.sqrt(2)
+    assert f"{sum(modes) / 2:.1f} ± {se:.1f} ({modes[0]:.1f} / {modes[1]:.1f})" in row
+    assert "r1+r2" in row and "0, 1" in row
+    for j, s in zip("01", summaries, strict=True):
+        predicted = np.load(sweep / j / rd.STACKED_MODES)
+        assert predicted.shape == (100,) and len(set(predicted.tolist())) == s["metrics"]["val/modes_covered"]
+    assert (tmp_path / "figures" / "stacked_mnist_modes.png").is_file()
