@@ -68,9 +68,29 @@ def build_gan(node: Any, **parts: Any) -> GAN:
 
 
 def group_members(cfg: DictConfig, group: str) -> dict[str, Any]:
-    """Members of a multi-select group (``regularizer=[r1,r2]`` → {"r1": ..., "r2": ...}); none → {}."""
+    """Members of a multi-select group (``regularizer=[r1,r2]`` → {"r1": ..., "r2": ...}); none → {}.
+
+    Settings left for a member that is not selected (an experiment's ``regularizer.r1.gamma`` under
+    ``regularizer=none`` in a sweep) have no ``_target_``: they are skipped with a warning naming them.
+    """
     node = cfg.get(group)
-    return {} if node is None else {name: node[name] for name in node}
+    members = {} if node is None else {name: node[name] for name in node}
+    unselected = sorted(name for name, member in members.items() if "_target_" not in member)
+    for name in unselected:
+        log.warning(
+            f"{group}.{name}: settings for a {group} that is not selected ({group}={cfg_choice(cfg, group)}); ignored"
+        )
+    return {name: member for name, member in members.items() if name not in unselected}
+
+
+def cfg_choice(cfg: DictConfig, group: str) -> str:
+    """What the command line chose for ``group`` (Hydra's runtime choices), for messages."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get(group, "?"))
+    except ValueError:  # composed outside a Hydra run (tests, compose API)
+        return "?"
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:

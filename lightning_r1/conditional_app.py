@@ -18,7 +18,7 @@ from lightning_r1 import run_dir as rd
 from lightning_r1.errors import ConfigError
 from lightning_r1.metrics.class_accuracy import ClassAccuracy
 
-LABELLED_DATASETS = ("mnist_5k", "mnist", "cifar10", "image_folder", "ring8", "grid25")
+LABELLED_DATASETS = ("mnist_5k", "mnist", "cifar10", "image_folder", "ring8", "grid25", "stacked_mnist")
 
 
 def configure_classes(cfg: DictConfig, datamodule: L.LightningDataModule, run_dir: Path) -> int | None:

@@ -54,7 +54,7 @@ class ADA(Augment):
         max_p: the cap on p, in [0, 1].
         interval: D steps between adjustments (4 in the paper).
         speed_images: global real images over which p can move from 0 to 1 (500k in the paper).
-        p_final, p_ramp_iterations: a linear ramp of p when ``target`` is None (R3GAN: 0 → 0.55).
+        p_final, p_ramp_iterations, p_schedule: a schedule of p when ``target`` is None (R3GAN: 0 → 0.55, cosine).
 
     Raises:
         ValueError: unknown op, probability outside [0, 1], target outside (0, 1), non-positive interval or speed.
@@ -72,8 +72,9 @@ class ADA(Augment):
         speed_images: float = 500_000,
         p_final: float | None = None,
         p_ramp_iterations: int | None = None,
+        p_schedule: str = "linear",
     ) -> None:
-        super().__init__(ops, p, p_final, p_ramp_iterations)
+        super().__init__(ops, p, p_final, p_ramp_iterations, p_schedule)
         if target is not None and not (
             isinstance(target, int | float) and not isinstance(target, bool) and 0.0 < target < 1.0
         ):

@@ -24,6 +24,7 @@ from torch import Tensor
 from lightning_r1.augment.ops import OPS, draw_uniforms
 from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
+from lightning_r1.schedules import KINDS, schedule_value
 
 
 @dataclass
@@ -72,14 +73,16 @@ def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
 class Augment(L.Callback):
     """Differentiable augmentation of D's inputs, each op applied per sample with probability ``p``.
 
-    ``p`` is constant, or ramps linearly from ``p`` to ``p_final`` over ``p_ramp_iterations`` generator iterations
-    (R3GAN's augmentation probability 0 → 0.55 is such a schedule).
+    ``p`` is constant, or follows a schedule from ``p`` to ``p_final`` over ``p_ramp_iterations`` generator
+    iterations, of a kind from the project's one schedule vocabulary (:mod:`lightning_r1.schedules`: linear by
+    default; R3GAN's augmentation probability 0 → 0.55 is a cosine one).
 
     Args:
         ops: op names out of :data:`~lightning_r1.augment.ops.OPS`, applied in this order.
         p: the probability of each op per sample (at iteration 0 when ramped).
         p_final: end value of the linear ramp (None: ``p`` throughout).
         p_ramp_iterations: length of the ramp in generator iterations (needed with ``p_final``).
+        p_schedule: the ramp's kind, ``linear``, ``cosine``, ... (:data:`lightning_r1.schedules.KINDS`).
 
     Raises:
         ValueError: an unknown op name, a probability outside [0, 1], a ramp without a positive length.
@@ -93,8 +96,12 @@ class Augment(L.Callback):
         p: float = 1.0,
         p_final: float | None = None,
         p_ramp_iterations: int | None = None,
+        p_schedule: str = "linear",
     ) -> None:
         self.ops = check_ops(ops)
+        if p_schedule not in KINDS:
+            raise ValueError(f"Expected `p_schedule` to be one of {list(KINDS)}, got {p_schedule!r}")
+        self.p_schedule = p_schedule
         self.p_start = check_probability("p", p)
         self.p_final = None if p_final is None else check_probability("p_final", p_final)
         if self.p_final is not None and (
@@ -123,8 +130,9 @@ class Augment(L.Callback):
         """The probability of each op at the current generator iteration."""
         if self.p_final is None:
             return self.p_start
-        t = min(self.iteration / self.p_ramp_iterations, 1.0)
-        return self.p_start + (self.p_final - self.p_start) * t
+        return schedule_value(
+            self.p_schedule, self.p_start, self.p_final, self.iteration, self.p_ramp_iterations
+        )
 
     # ---- draw and apply ----------------------------------------------------------------------------------------
     def draw(self, n: int, device: torch.device | str | None = None) -> AugmentDraw:

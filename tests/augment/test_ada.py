@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -71,9 +73,20 @@ def test_a_fixed_target_free_probability_follows_its_linear_ramp() -> None:
     assert capped.p == pytest.approx(0.3)
 
 
+def test_a_cosine_probability_schedule_is_half_a_cosine_from_p_to_p_final() -> None:
+    # R3GAN-style fixed p on a cosine: p(t) = p_final + (p - p_final)·(1 + cos(π t / T)) / 2, then p_final
+    ada = ADA(target=None, p=0.0, p_final=0.55, p_ramp_iterations=10, p_schedule="cosine")
+    ada.progress = Progress()
+    for it in (0, 3, 5, 9, 10, 25):
+        ada.progress.iteration = it
+        t = min(it, 10) / 10
+        assert ada.p == pytest.approx(0.55 + (0.0 - 0.55) * (1 + math.cos(math.pi * t)) / 2, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
+        ({"target": None, "p_final": 0.5, "p_ramp_iterations": 4, "p_schedule": "step"}, "`p_schedule`"),
         ({"ops": ["xflip", "rotate"]}, "unknown op 'rotate'"),
         ({"p": 1.5}, "`p` to be a probability in \\[0, 1\\], got 1.5"),
         ({"max_p": -0.1}, "`max_p`"),

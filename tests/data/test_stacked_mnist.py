@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from lightning_r1.data import StackedMNISTDataModule
-from lightning_r1.data.mnist_5k import load_mnist_5k
-from lightning_r1.data.stacked_mnist import load_mnist_5k_labels
+from lightning_r1.data.mnist_5k import load_mnist_5k, load_mnist_5k_labels
 
 
 def test_each_channel_is_the_digit_of_its_triple_and_the_label_reads_the_three_digits() -> None:

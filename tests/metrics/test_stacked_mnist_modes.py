@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from lightning_r1 import GAN
 from lightning_r1.app import train
 from lightning_r1.data import Ring8DataModule, StackedMNISTDataModule
-from lightning_r1.data.stacked_mnist import load_mnist_5k_labels
+from lightning_r1.data.mnist_5k import load_mnist_5k_labels
 from lightning_r1.errors import is_bad_input
 from lightning_r1.metrics import MetricsSetupError, StackedMNISTModes, stacked_mode_metrics
 from lightning_r1.metrics.inputs import to_uint8
