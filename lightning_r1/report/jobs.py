@@ -115,6 +115,23 @@ def find_jobs(sweep_dir: str | Path) -> list[Job]:
     return [load_job(d) for d in dirs]
 
 
+def finished_jobs(dirs: list[str | Path]) -> list[Job]:
+    """Every run with a summary.json under each of ``dirs`` (sweep folders or run directories), in job order.
+
+    Raises:
+        FileNotFoundError: none of them holds one.
+    """
+    found: list[Job] = []
+    for d in dirs:
+        try:
+            found += [job for job in find_jobs(d) if job.summary is not None]
+        except NoRunsError:
+            pass
+    if not found:
+        raise FileNotFoundError(f"no */{rd.SUMMARY} under {dirs}")
+    return found
+
+
 def is_run_dir(path: Path) -> bool:
     return any((path / marker).is_file() for marker in rd.RUN_MARKERS)
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.plotting import subplots
-from lightning_r1.report.jobs import Job, NoRunsError, find_jobs
-from lightning_r1.report.table import markdown
+from lightning_r1.report.jobs import Job, finished_jobs
+from lightning_r1.report.table import markdown, mean_se
 
 HEADER = [
     "loss",
@@ -62,32 +62,8 @@ def load_job(job: Job) -> StackedJob:
 
 
 def load_sweeps(dirs: list[str | Path]) -> list[StackedJob]:
-    """Every run with a summary.json under each of ``dirs``, in job order.
-
-    Raises:
-        FileNotFoundError: none of them holds one.
-    """
-    found: list[Job] = []
-    for d in dirs:
-        try:
-            found += [job for job in find_jobs(d) if job.summary is not None]
-        except NoRunsError:
-            pass
-    if not found:
-        raise FileNotFoundError(f"no */{rd.SUMMARY} under {dirs}")
-    return [load_job(job) for job in found]
-
-
-def mean_se(values: list[float | None], digits: int) -> str:
-    """``mean ± s.e. (per-seed values)``; the standard error ``std(ddof=1)/√n`` for two or more seeds."""
-    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    cells = " / ".join(f"{float(v):.{digits}f}" if v is not None else "–" for v in values)
-    if len(finite) != len(values) or not finite:
-        return f"– ({cells})"
-    text = f"{np.mean(finite):.{digits}f}"
-    if len(finite) > 1:
-        text += f" ± {np.std(finite, ddof=1) / math.sqrt(len(finite)):.{digits}f}"
-    return f"{text} ({cells})"
+    """Every finished run under each of ``dirs``, in job order (:func:`~lightning_r1.report.jobs.finished_jobs`)."""
+    return [load_job(job) for job in finished_jobs(dirs)]
 
 
 def markdown_table(jobs: list[StackedJob]) -> str:

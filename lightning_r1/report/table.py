@@ -153,3 +153,16 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def mean_se(values: list[float | None], digits: int) -> str:
+    """``mean ± s.e. (per-seed values)``: the standard error ``std(ddof=1)/√n`` as PacGAN's tables report it, for
+    two or more seeds; ``–`` for the mean when a seed has no finite value (its cell reads ``inf``)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    cells = " / ".join(
+        "inf" if v is None or not math.isfinite(float(v)) else f"{float(v):.{digits}f}" for v in values
+    )
+    mean = f"{np.mean(finite):.{digits}f}" if finite and len(finite) == len(values) else "–"
+    if len(finite) == len(values) > 1:
+        mean += f" ± {np.std(finite, ddof=1) / math.sqrt(len(finite)):.{digits}f}"
+    return f"{mean} ({cells})"

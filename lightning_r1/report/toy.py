@@ -25,8 +25,8 @@ from hydra.utils import instantiate
 from lightning_r1 import run_dir as rd
 from lightning_r1.data.toy import grid_modes, ring_modes
 from lightning_r1.plotting import subplots
-from lightning_r1.report.jobs import Job, NoRunsError, find_jobs
-from lightning_r1.report.table import markdown
+from lightning_r1.report.jobs import Job, finished_jobs
+from lightning_r1.report.table import markdown, mean_se
 
 METHOD_ORDER = ["none", "r1", "r2", "r1+r2", "wgan_gp", "wgan_gp (wasserstein)"]
 MODES = {"ring8": ring_modes(8).numpy(), "grid25": grid_modes().numpy()}
@@ -82,31 +82,8 @@ def load_job(job: Job) -> ToyJob:
 
 
 def load_sweeps(dirs: list[str | Path]) -> list[ToyJob]:
-    """Every run with a summary.json under each of ``dirs``, in job order.
-
-    Raises:
-        FileNotFoundError: none of them holds one.
-    """
-    found: list[Job] = []
-    for d in dirs:
-        try:
-            found += [job for job in find_jobs(d) if job.summary is not None]
-        except NoRunsError:
-            pass
-    if not found:
-        raise FileNotFoundError(f"no */{rd.SUMMARY} under {dirs}")
-    return [load_job(job) for job in found]
-
-
-def _fmt(values: list[float | None], digits: int) -> str:
-    """``mean ± s.e. (seed values)``: the standard error ``std(ddof=1)/√n`` as PacGAN's Table 1 reports it, for
-    two or more seeds; ``–`` for the mean when a seed has no finite value."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    cells = " / ".join("inf" if v is None or not math.isfinite(v) else f"{v:.{digits}f}" for v in values)
-    mean = f"{np.mean(finite):.{digits}f}" if len(finite) == len(values) else "–"
-    if len(finite) == len(values) > 1:
-        mean += f" ± {np.std(finite, ddof=1) / math.sqrt(len(finite)):.{digits}f}"
-    return f"{mean} ({cells})"
+    """Every finished run under each of ``dirs``, in job order (:func:`~lightning_r1.report.jobs.finished_jobs`)."""
+    return [load_job(job) for job in finished_jobs(dirs)]
 
 
 def _tail_ratio(job: ToyJob) -> float:
@@ -136,8 +113,8 @@ def markdown_table(jobs: list[ToyJob]) -> str:
             key: [r.metrics.get(key) for r in runs]
             for key in ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
         }
-        rows.append([dataset, method, _fmt(cols["val/modes_covered"], 1), _fmt(cols["val/high_quality_pct"], 1),
-                     _fmt(cols["val/reverse_kl"], 3), _fmt([_tail_ratio(r) for r in runs], 2)])  # fmt: skip
+        rows.append([dataset, method, mean_se(cols["val/modes_covered"], 1), mean_se(cols["val/high_quality_pct"], 1),
+                     mean_se(cols["val/reverse_kl"], 3), mean_se([_tail_ratio(r) for r in runs], 2)])  # fmt: skip
     seeds = sorted({j.seed for j in jobs})
     note = (
         f"Mean ± standard error over seeds {seeds} (per-seed values in brackets); "
