@@ -63,9 +63,17 @@ def configure_classes(cfg: DictConfig, datamodule: L.LightningDataModule, run_di
 def class_callbacks(cfg: DictConfig, datamodule: L.LightningDataModule) -> list[L.Callback]:
     """``val/class_accuracy`` (on the ``metrics`` group's schedule) for conditional runs on MNIST-like data."""
     mnist_like = getattr(datamodule, "default_feature_extractor", None) == "mnist-classifier"
-    if not cfg.get("conditional", False) or not mnist_like or cfg.gan.get("num_classes") != 10:
-        return []
     metrics: Any = cfg.get("metrics") or {}
+    selected = (
+        "_target_" in metrics
+    )  # metrics=none leaves at most a preset's settings, no _target_ (app.build_metrics)
+    if (
+        not cfg.get("conditional", False)
+        or not mnist_like
+        or cfg.gan.get("num_classes") != 10
+        or not selected
+    ):
+        return []
     return [
         ClassAccuracy(
             every=int(metrics.get("every", 1000)), num_samples=int(metrics.get("num_samples", 5000))

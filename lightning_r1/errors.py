@@ -116,6 +116,7 @@ def zip_problem(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+    # a flipped byte in a header can also read as an unsupported zip version or an encrypted entry
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as err:
         return f"not a complete archive: {err}"
     return None if bad is None else f"checksum mismatch in {bad}"

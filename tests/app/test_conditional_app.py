@@ -95,3 +95,13 @@ def test_class_accuracy_is_logged_for_conditional_mnist(make_cfg) -> None:
     summary = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
     assert 0.0 <= summary["metrics"]["val/class_accuracy"] <= 1.0
     assert summary["best"]["val/class_accuracy"]["iteration"] == 2
+
+
+def test_metrics_none_means_no_class_accuracy_even_under_a_presets_metric_settings(make_cfg) -> None:
+    """experiment=mnist_conditional sets metrics.every; metrics=none keeps those settings but no _target_, so
+    no metric runs (class accuracy on 5,000 samples used to run at the end of every such test)."""
+    cfg = make_cfg(["experiment=mnist_conditional", *MNIST_TINY])
+    assert "_target_" not in cfg.metrics and cfg.metrics.every == 250  # the preset's settings stay
+    train(cfg)
+    summary = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
+    assert "val/class_accuracy" not in summary["metrics"]
