@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO_ROOT, TOY
@@ -36,6 +37,7 @@ def summaries(sweep: Path, n: int) -> list[dict]:
     return out
 
 
+@pytest.mark.slow  # two launcher processes: CI runs it in its second step
 def test_submitit_local_runs_a_two_job_sweep(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/launcher=submitit_local", "regularizer=none,r1", *TOY, *QUIET, "iterations=4",
@@ -48,6 +50,7 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path: Path) -> None:
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # each job ran as a submitit job
 
 
+@pytest.mark.slow  # two joblib workers: CI runs it in its second step
 def test_optuna_trials_run_two_at_once_with_joblib(tmp_path: Path) -> None:
     sweep, meeting = tmp_path / "sweep", tmp_path / "rendezvous"
     args = ["-m", "experiment=optuna_r1_gamma", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
