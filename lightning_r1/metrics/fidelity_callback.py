@@ -252,6 +252,14 @@ class FidelityMetrics(MetricHistory, L.Callback):
             )
         return damaged
 
+    @staticmethod
+    def _cuda_devices(pl_module: L.LightningModule) -> list[int]:
+        """The CUDA device whose RNG an evaluation must leave as it found it (none on CPU)."""
+        device = pl_module.device
+        if device.type != "cuda":
+            return []
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+
     @torch.no_grad()
     def generate(self, pl_module: L.LightningModule, rows: range | None = None) -> UInt8Images:
         """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored.
@@ -259,13 +267,7 @@ class FidelityMetrics(MetricHistory, L.Callback):
         ``rows``: only these rows of the ``num_samples`` (a process's share under DDP; ``pl_module.sample`` must
         accept ``rows``, as ``GAN.sample`` does).
         """
-        device = pl_module.device
-        devices = (
-            [device.index if device.index is not None else torch.cuda.current_device()]
-            if device.type == "cuda"
-            else []
-        )
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=self._cuda_devices(pl_module)):
             torch.manual_seed(self.seed)
             part = {} if rows is None else {"rows": rows}
             samples = pl_module.sample(self.num_samples, ema=True, batch_size=self.batch_size, **part)
@@ -404,8 +406,13 @@ class FidelityMetrics(MetricHistory, L.Callback):
             torch_atomic_save(fid_featuresdict_to_statistics(features, layers["fid"]), str(path))
 
     def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int) -> None:
-        # one process computes alone; under DDP every rank takes part (sharded) and rank 0 scores
-        metrics = self.compute(pl_module) if trainer.is_global_zero or trainer.world_size > 1 else None
+        # one process computes alone; under DDP every rank takes part (sharded) and rank 0 scores. The training RNG
+        # is restored afterwards: torch-fidelity's DataLoaders each draw a seed from it, so without the fork a run's
+        # evaluation schedule would change its training (tests/metrics/test_metrics.py)
+        metrics = None
+        if trainer.is_global_zero or trainer.world_size > 1:
+            with torch.random.fork_rng(devices=self._cuda_devices(pl_module)):
+                metrics = self.compute(pl_module)
         metrics = trainer.strategy.broadcast(metrics, src=0)
         self.record(it, metrics)
         # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)

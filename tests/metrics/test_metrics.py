@@ -321,3 +321,25 @@ def test_metrics_configs(tmp_path: Path) -> None:
     with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
         assert compose("config", overrides=["metrics.every=7"]).metrics.every == 7
         assert compose("config", overrides=["metrics=none"]).get("metrics") is None
+
+
+def test_an_evaluation_leaves_the_training_run_unchanged(make_cfg, tmp_path: Path) -> None:
+    """FID evaluated at iteration 2 (every=2) or only at the end (every=0): the same weights at iteration 4.
+
+    torch-fidelity's DataLoaders each draw a seed from the global RNG; before the evaluation forked it, a run's
+    evaluation schedule changed its training from the first evaluation on."""
+    from lightning_r1.app import train
+
+    common = [
+        "iterations=4", "batch_size=8", "model.width=4", "gan.latent_dim=8", "samples_every=0",
+        "metrics=fid", "metrics.num_samples=64", "metrics.num_real_samples=128", f"metrics.cache_dir={tmp_path}",
+    ]  # fmt: skip
+    weights = {}
+    for every in (2, 0):
+        cfg = make_cfg([*common, f"metrics.every={every}"], name=f"every{every}")
+        train(cfg)
+        state = torch.load(Path(cfg.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        weights[every] = state
+    assert weights[2].keys() == weights[0].keys()
+    for key, value in weights[2].items():
+        assert torch.equal(value, weights[0][key]), key
