@@ -101,7 +101,7 @@ def test_metrics_none_means_no_class_accuracy_even_under_a_presets_metric_settin
     """experiment=mnist_conditional sets metrics.every; metrics=none keeps those settings but no _target_, so
     no metric runs (class accuracy on 5,000 samples used to run at the end of every such test)."""
     cfg = make_cfg(["experiment=mnist_conditional", *MNIST_TINY])
-    assert "_target_" not in cfg.metrics and cfg.metrics.every == 250  # the preset's settings stay
+    assert "_target_" not in cfg.metrics and "every" in cfg.metrics  # the preset's settings stay
     train(cfg)
     summary = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
     assert "val/class_accuracy" not in summary["metrics"]
