@@ -24,7 +24,6 @@ from torch_fidelity.metric_fid import (
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
-from torch_fidelity.utils_torch import torch_atomic_save
 
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
@@ -39,6 +38,7 @@ from lightning_r1.metrics.real_stats_cache import (
     real_cache_key,
     real_pass_needed,
     resolve_cache_dir,
+    write_real_cache,
 )
 from lightning_r1.metrics.sharded import featurize_share, share
 from lightning_r1.step_logging import publish
@@ -350,7 +350,7 @@ class FidelityMetrics(MetricHistory, L.Callback):
             part = Subset(self._real, share(n_real, rank, world))
             real = featurize_share(trainer.strategy, part, n_real, world, extractor, self.batch_size, device)
             if rank == 0:
-                self._write_real_cache(real, layers)
+                write_real_cache(self.cache_dir, self._cache_key, self._extractor, layers, real)
         n = self.num_samples
         mine = self.generate(pl_module, rows=share(n, rank, world))
         fake = featurize_share(trainer.strategy, mine, n, world, extractor, self.batch_size, device)
@@ -392,18 +392,6 @@ class FidelityMetrics(MetricHistory, L.Callback):
             verbose=False,
         )
         return float(out[torch_fidelity.KEY_METRIC_FID])
-
-    def _write_real_cache(self, features: dict, layers: dict[str, str]) -> None:
-        """Real features (and FID statistics) under the names torch-fidelity's cache reads (``real_cache_files``)."""
-        files = real_cache_files(self.cache_dir, self._cache_key, self._extractor, layers)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        for path in files["features"]:
-            layer = path.name.removeprefix(f"{self._cache_key}-{self._extractor}-features-").removesuffix(
-                ".pt"
-            )
-            torch_atomic_save(features[layer], str(path))
-        for path in files["fid_stats"]:
-            torch_atomic_save(fid_featuresdict_to_statistics(features, layers["fid"]), str(path))
 
     def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int) -> None:
         # one process computes alone; under DDP every rank takes part (sharded) and rank 0 scores. The training RNG

@@ -22,6 +22,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+from torch_fidelity.metric_fid import fid_featuresdict_to_statistics
+from torch_fidelity.utils_torch import torch_atomic_save
+
 from lightning_r1.errors import zip_problem
 
 DEFAULT_CACHE_DIR = "~/.cache/lightning_r1/fidelity"
@@ -137,3 +141,17 @@ def discard_damaged(
             pass  # another run removed it first
         damaged.append((path, reason))
     return damaged
+
+
+def write_real_cache(
+    cache_dir: Path, cache_key: str, extractor: str, layers: dict[str, str], features: dict[str, Tensor]
+) -> None:
+    """Real features (and FID statistics) under the names torch-fidelity's own cache reads (:func:`real_cache_files`),
+    so a later one-process run finds what N processes computed together (``metrics/sharded.py``)."""
+    files = real_cache_files(cache_dir, cache_key, extractor, layers)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for path in files["features"]:
+        layer = path.name.removeprefix(f"{cache_key}-{extractor}-features-").removesuffix(".pt")
+        torch_atomic_save(features[layer], str(path))
+    for path in files["fid_stats"]:
+        torch_atomic_save(fid_featuresdict_to_statistics(features, layers["fid"]), str(path))
