@@ -112,7 +112,12 @@ class DCGANDiscriminator(nn.Module):
 
 @spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_dcgan(
-    latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64, num_classes: int | None = None
+    latent_dim: int,
+    resolution: int = 32,
+    channels: int = 3,
+    width: int = 64,
+    num_classes: int | None = None,
+    d_width: int | None = None,
 ) -> GANModels:
     """Build a DCGAN pair.
 
@@ -123,21 +128,25 @@ def build_dcgan(
         width: base channel count of both networks (64 as in the paper; 32 trains MNIST on a CPU).
         num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
             (conditional BatchNorm in G, a projection D); None: the unconditional pair.
+        d_width: D's base channel count when it differs from G's (None: ``width``). D's parameters grow with its
+            width squared, so ``d_width ≈ width / 2`` gives the "D a quarter of G's size" of PacGAN's Table 3.
 
     Returns:
         ``GANModels(DCGANGenerator, DCGANDiscriminator)`` (their conditional forms with ``num_classes``).
 
     Raises:
-        ValueError: for an unsupported ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``.
+        ValueError: for an unsupported ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``/
+            ``d_width``.
     """
+    d_width = width if d_width is None else check_positive_int("d_width", d_width)
     if num_classes is not None:
         from lightning_r1.models import conditional as c  # imports this module: only when asked for
 
         return GANModels(
             c.ConditionalDCGANGenerator(latent_dim, resolution, channels, width, num_classes),
-            c.ConditionalDCGANDiscriminator(resolution, channels, width, num_classes),
+            c.ConditionalDCGANDiscriminator(resolution, channels, d_width, num_classes),
         )
     return GANModels(
         DCGANGenerator(latent_dim, resolution, channels, width),
-        DCGANDiscriminator(resolution, channels, width),
+        DCGANDiscriminator(resolution, channels, d_width),
     )

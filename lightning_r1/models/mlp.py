@@ -82,31 +82,38 @@ class MLPDiscriminator(nn.Module):
 
 @spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_mlp(
-    latent_dim: int, data_dim: int = 2, hidden: int = 128, layers: int = 3, num_classes: int | None = None
+    latent_dim: int,
+    data_dim: int = 2,
+    hidden: int = 128,
+    layers: int = 3,
+    num_classes: int | None = None,
+    d_hidden: int | None = None,
 ) -> GANModels:
     """Build an MLP generator/discriminator pair.
 
     Args:
         latent_dim: latent size.
         data_dim: sample size (2 for the toy mixtures).
-        hidden: hidden width of both networks.
+        hidden: hidden width of G, and of D unless ``d_hidden`` is given.
         layers: hidden layers in both networks.
         num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
             (a label embedding concatenated to z, a projection D); None: the unconditional pair.
+        d_hidden: D's hidden width when it differs from G's (None: ``hidden``).
 
     Returns:
         ``GANModels(MLPGenerator, MLPDiscriminator)`` (their conditional forms with ``num_classes``).
 
     Raises:
-        ValueError: if any argument is not a positive integer.
+        ValueError: if any argument is not a positive integer (``num_classes``, ``d_hidden``: or None).
     """
+    d_hidden = hidden if d_hidden is None else check_positive_int("d_hidden", d_hidden)
     if num_classes is not None:
         from lightning_r1.models import conditional as c  # imports this module: only when asked for
 
         return GANModels(
             c.ConditionalMLPGenerator(latent_dim, data_dim, hidden, layers, num_classes),
-            c.ConditionalMLPDiscriminator(data_dim, hidden, layers, num_classes),
+            c.ConditionalMLPDiscriminator(data_dim, d_hidden, layers, num_classes),
         )
     return GANModels(
-        MLPGenerator(latent_dim, data_dim, hidden, layers), MLPDiscriminator(data_dim, hidden, layers)
+        MLPGenerator(latent_dim, data_dim, hidden, layers), MLPDiscriminator(data_dim, d_hidden, layers)
     )

@@ -129,6 +129,7 @@ def test_direct_classes() -> None:
         (build_dcgan, {"latent_dim": 8, "resolution": 48}, "resolution"),
         (build_dcgan, {"latent_dim": 8, "resolution": 128}, "resolution"),
         (build_dcgan, {"latent_dim": 8, "width": 0}, "width"),
+        (build_dcgan, {"latent_dim": 8, "d_width": 0}, "d_width"),
         (build_dcgan, {"latent_dim": 0}, "latent_dim"),
         (build_dcgan, {"latent_dim": 8, "channels": -1}, "channels"),
         (build_resnet, {"latent_dim": 8, "resolution": 8}, "resolution"),
@@ -138,6 +139,7 @@ def test_direct_classes() -> None:
         (build_mlp, {"latent_dim": -1}, "latent_dim"),
         (build_mlp, {"latent_dim": 2, "hidden": 0}, "hidden"),
         (build_mlp, {"latent_dim": 2, "layers": 0}, "layers"),
+        (build_mlp, {"latent_dim": 2, "d_hidden": -4}, "d_hidden"),
         (build_dirac, {"latent_dim": 0}, "latent_dim"),
         (build_dirac, {"theta0": float("nan")}, "theta0"),
         (build_dirac, {"psi0": "a"}, "psi0"),
@@ -146,6 +148,24 @@ def test_direct_classes() -> None:
 def test_bad_arguments(build: Callable[..., GANModels], kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=f"`{name}`"):
         build(**kwargs)
+
+
+def _parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_a_separate_discriminator_width_changes_only_d(conditional: bool) -> None:
+    classes = 10 if conditional else None
+    same = build_dcgan(64, 32, 3, 32, num_classes=classes)
+    quarter = build_dcgan(64, 32, 3, 32, num_classes=classes, d_width=21)
+    assert _parameter_count(quarter.generator) == _parameter_count(same.generator)
+    # PacGAN Table 3's "D a quarter of G's size", counted in parameters
+    assert 0.18 < _parameter_count(quarter.discriminator) / _parameter_count(quarter.generator) < 0.3
+    mlp = build_mlp(16, 2, 256, 3, num_classes=classes, d_hidden=64)
+    widths = {m.out_features for m in mlp.discriminator.modules() if isinstance(m, nn.Linear)}
+    assert 256 not in widths and 64 in widths
+    assert 256 in {m.out_features for m in mlp.generator.modules() if isinstance(m, nn.Linear)}
 
 
 def test_dcgan_resolution_error_lists_supported() -> None:
