@@ -57,6 +57,9 @@ def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
             f"metrics.cache_dir={tmp_path}",
         ]
     preset = (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text()
+    # lr held for most of a long run, then decayed: hold one of the three iterations here
+    if "override /schedule: lr_decay" in preset:
+        overrides.append("schedule.lr_g.hold=1")
     # StackedMNIST presets: 64 images scored, 256 stacks built
     if "override /metrics: stacked_mnist" in preset:
         overrides += ["metrics.num_samples=64", "dataset.size=256"]

@@ -4,6 +4,7 @@ lazy-regularization correction on top of them, the logged keys, and a resume acr
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import lightning as L
@@ -160,6 +161,20 @@ def test_resume_across_a_schedule_boundary_is_bitwise(tmp_path: Path) -> None:
     )
     assert float(by_iteration[2]["train/lr_g"]) == pytest.approx((2e-4 + 5e-5) / 2)
     assert float(by_iteration[2]["train/beta2"]) == pytest.approx((0.9 + 0.99) / 2)
+
+
+def test_lr_decay_holds_then_decays_both_learning_rates(tmp_path: Path) -> None:
+    """schedule=lr_decay (the 2-D mixture presets' schedule): optim.lr for `hold` iterations, then half a cosine to
+    `end` by the run's last iteration; D follows G's schedule; β2 and the EMA half-life are left alone."""
+    overrides = [*TOY, "iterations=6", "trainer.log_every_n_steps=1", "schedule=lr_decay", "optim.lr=0.004",
+                 "schedule.lr_g.hold=2", "schedule.lr_g.end=0.001"]  # fmt: skip
+    train(compose_config(overrides, tmp_path / "run"))
+    rows = {int(float(r["iteration"])) - 1: r for r in read_rows(tmp_path / "run") if r.get("train/lr_g")}
+    # iterations 0, 1 hold 4e-3; then cos over the 4 left: 1e-3 + 3e-3 · (1 + cos(π k/4)) / 2, k = 0..3
+    expected = [0.004, 0.004, *(0.001 + 0.003 * (1 + math.cos(math.pi * k / 4)) / 2 for k in range(4))]
+    assert [float(rows[i]["train/lr_g"]) for i in range(6)] == pytest.approx(expected)
+    assert [float(rows[i]["train/lr_d"]) for i in range(6)] == pytest.approx(expected)
+    assert {float(rows[i]["train/beta2"]) for i in range(6)} == {0.99}  # optim's betas, not scheduled
 
 
 def test_gammas_that_differ_are_logged_per_regularizer() -> None:
