@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hydra.utils import instantiate
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.plotting import subplots
@@ -27,6 +28,7 @@ from lightning_r1.report.table import markdown, mean_se
 HEADER = [
     "loss",
     "regularizers",
+    "D/G parameters",
     "seeds",
     "iterations",
     "modes covered (of 1000)",
@@ -39,6 +41,7 @@ HEADER = [
 class StackedJob:
     loss: str
     method: str
+    d_to_g: float  # D's parameter count over G's (PacGAN Table 3: "D a quarter of G's size")
     seed: int
     iterations: int
     wall_time_s: float | None
@@ -53,6 +56,7 @@ def load_job(job: Job) -> StackedJob:
     return StackedJob(
         loss=str(cfg.loss.name),
         method="+".join((cfg.get("regularizer") or {}).keys()) or "none",
+        d_to_g=parameter_ratio(cfg),
         seed=int(cfg.seed),
         iterations=int(summary.get("iterations") or 0),
         wall_time_s=summary.get("wall_time_s"),
@@ -61,21 +65,28 @@ def load_job(job: Job) -> StackedJob:
     )
 
 
+def parameter_ratio(cfg) -> float:
+    """D's parameter count over G's for the run's ``model`` config (the networks are built, untrained, to count)."""
+    models = instantiate(cfg.model)
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    return count(models.discriminator) / count(models.generator)
+
+
 def load_sweeps(dirs: list[str | Path]) -> list[StackedJob]:
     """Every finished run under each of ``dirs``, in job order (:func:`~lightning_r1.report.jobs.finished_jobs`)."""
     return [load_job(job) for job in finished_jobs(dirs)]
 
 
 def markdown_table(jobs: list[StackedJob]) -> str:
-    """One row per (loss, regularizers): modes covered and reverse KL, mean ± s.e. over seeds and per seed."""
-    groups: dict[tuple[str, str], list[StackedJob]] = defaultdict(list)
+    """One row per (loss, regularizers, D/G parameter ratio): modes covered and reverse KL, mean ± s.e. over seeds and per seed."""
+    groups: dict[tuple[str, str, float], list[StackedJob]] = defaultdict(list)
     for job in jobs:
-        groups[(job.loss, job.method)].append(job)
+        groups[(job.loss, job.method, round(job.d_to_g, 2))].append(job)
     rows = []
-    for (loss, method), runs in sorted(groups.items()):
+    for (loss, method, d_to_g), runs in sorted(groups.items()):
         runs = sorted(runs, key=lambda j: j.seed)
         rows.append([
-            loss, method, ", ".join(str(r.seed) for r in runs), ", ".join(str(r.iterations) for r in runs),
+            loss, method, f"{d_to_g:.2f}", ", ".join(str(r.seed) for r in runs), ", ".join(str(r.iterations) for r in runs),
             mean_se([r.metrics.get("val/modes_covered") for r in runs], 1),
             mean_se([r.metrics.get("val/reverse_kl") for r in runs], 3),
             ", ".join(f"{r.wall_time_s:.0f}" if r.wall_time_s is not None else "–" for r in runs),
@@ -96,7 +107,8 @@ def histogram_figure(jobs: list[StackedJob], path: Path) -> Path:
         ax.bar(np.arange(1000), counts, width=1.0)
         ax.axhline(len(job.modes) / 1000, color="red", lw=1, label="uniform")
         m = job.metrics
-        ax.set_title(f"{job.loss}, {job.method}, seed {job.seed}: {m.get('val/modes_covered') or 0:.0f} modes, "
+        d_size = "" if job.d_to_g > 0.4 else f", D/G {job.d_to_g:.2f}"
+        ax.set_title(f"{job.loss}, {job.method}{d_size}, seed {job.seed}: {m.get('val/modes_covered') or 0:.0f} modes, "
                      f"KL {m.get('val/reverse_kl') or 0:.2f}", fontsize=8)  # fmt: skip
         ax.set_xlabel("mode (sorted by count)")
         ax.set_ylabel("images")

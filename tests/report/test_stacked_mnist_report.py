@@ -13,10 +13,15 @@ import pytest
 from conftest import compose_config
 from lightning_r1 import run_dir as rd
 from lightning_r1.app import train
+from lightning_r1.models import build_dcgan
 from lightning_r1.report import stacked_mnist
 
 TINY = ["experiment=stacked_mnist", "iterations=2", "model.width=8", "dataset.size=256", "batch_size=16",
         "metrics.num_samples=100", "metrics.batch_size=50"]  # fmt: skip
+
+
+def count(net) -> int:
+    return sum(p.numel() for p in net.parameters())
 
 
 @pytest.mark.slow
@@ -24,9 +29,15 @@ def test_table_and_histograms_equal_the_runs(tmp_path: Path, capsys) -> None:
     sweep = tmp_path / "sweep"
     for job, seed in enumerate((0, 1)):
         train(compose_config([*TINY, f"seed={seed}"], sweep / str(job)))
+    train(compose_config([*TINY, "seed=0", "model.d_width=4"], sweep / "quarter"))  # its own row
     stacked_mnist.main([str(sweep), "--figures", str(tmp_path / "figures")])
     out = capsys.readouterr().out
-    (row,) = [line for line in out.splitlines() if line.startswith("| relativistic")]
+    rows = [line for line in out.splitlines() if line.startswith("| relativistic")]
+    pairs = {d_width: build_dcgan(64, 32, 3, 8, d_width=d_width) for d_width in (4, 8)}  # the runs' nets
+    d_to_g = {w: count(pair.discriminator) / count(pair.generator) for w, pair in pairs.items()}
+    (row,) = [line for line in rows if f"| {d_to_g[8]:.2f} |" in line]
+    (quarter,) = [line for line in rows if f"| {d_to_g[4]:.2f} |" in line]
+    assert "| 0 | 2 |" in quarter
     summaries = [json.loads((sweep / j / rd.SUMMARY).read_text()) for j in "01"]
     modes = [s["metrics"]["val/modes_covered"] for s in summaries]
     se = statistics.stdev(modes) / math.sqrt(2)
