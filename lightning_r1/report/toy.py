@@ -37,6 +37,8 @@ class ToyJob:
     dataset: str
     method: str
     seed: int
+    iterations: int
+    wall_time_s: float | None  # training time the run recorded (summary.json)
     metrics: dict[str, float | None]
     grad_norms: np.ndarray  # rows (iteration, E||∇D(real)||², E||∇D(fake)||²)
     samples: np.ndarray | None
@@ -76,8 +78,10 @@ def load_job(job: Job) -> ToyJob:
     method = "+".join(names) or "none"
     if cfg.loss.name != "nonsaturating":
         method += f" ({cfg.loss.name})"
+    summary = job.summary or {}
     return ToyJob(str(cfg.dataset._target_).rsplit(".", 1)[-1].replace("DataModule", "").lower(),
-                  method, int(cfg.seed), job.metrics, read_grad_norms(job),
+                  method, int(cfg.seed), int(summary.get("iterations") or 0), summary.get("wall_time_s"),
+                  job.metrics, read_grad_norms(job),
                   np.load(samples) if samples.exists() else samples_from_checkpoint(job.path, cfg))  # fmt: skip
 
 
@@ -95,8 +99,13 @@ def _tail_ratio(job: ToyJob) -> float:
     return float(np.median(tail[:, 2] / np.maximum(tail[:, 1], 1e-12)))
 
 
-TABLE_HEADER = ["dataset", "method", "modes covered", "high-quality %", "reverse KL",
-                "fake/real ‖∇D‖² (median, 2nd half)"]  # fmt: skip
+TABLE_HEADER = ["dataset", "method", "seeds", "iterations", "modes covered", "high-quality %", "reverse KL",
+                "fake/real ‖∇D‖² (median, 2nd half)", "train time (s), mean / max"]  # fmt: skip
+
+
+def _time_cell(runs: list[ToyJob]) -> str:
+    times = [r.wall_time_s for r in runs if r.wall_time_s is not None]
+    return f"{np.mean(times):.0f} / {max(times):.0f}" if times else "–"
 
 
 def markdown_table(jobs: list[ToyJob]) -> str:
@@ -113,12 +122,14 @@ def markdown_table(jobs: list[ToyJob]) -> str:
             key: [r.metrics.get(key) for r in runs]
             for key in ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
         }
-        rows.append([dataset, method, mean_se(cols["val/modes_covered"], 1), mean_se(cols["val/high_quality_pct"], 1),
-                     mean_se(cols["val/reverse_kl"], 3), mean_se([_tail_ratio(r) for r in runs], 2)])  # fmt: skip
+        rows.append([dataset, method, str(len(runs)), ", ".join(sorted({str(r.iterations) for r in runs})),
+                     mean_se(cols["val/modes_covered"], 1), mean_se(cols["val/high_quality_pct"], 1),
+                     mean_se(cols["val/reverse_kl"], 3), mean_se([_tail_ratio(r) for r in runs], 2),
+                     _time_cell(runs)])  # fmt: skip
     seeds = sorted({j.seed for j in jobs})
     note = (
-        f"Mean ± standard error over seeds {seeds} (per-seed values in brackets); "
-        "'–': a seed had no high-quality sample (KL = inf)."
+        f"Mean ± standard error over the seeds of each row (of {seeds}; per-seed values in brackets, in seed "
+        "order); '–': a seed had no high-quality sample (KL = inf). Train time: the runs' `wall_time_s`."
     )
     return markdown(TABLE_HEADER, rows) + "\n\n" + note + "\n"
 

@@ -137,7 +137,11 @@ def test_toy_table_equals_the_summaries_and_metrics_csv(toy_sweep: Path, tmp_pat
         assert rows[method]["fake/real ‖∇D‖² (median, 2nd half)"] == (
             f"{np.mean(ratios):.2f}{se} (" + " / ".join(f"{v:.2f}" for v in ratios) + ")"
         )
-    assert "Mean ± standard error over seeds [0, 1]" in result.stdout
+    assert "Mean ± standard error over the seeds of each row (of [0, 1]" in result.stdout
+    for method, jobs in (("none", ["0", "1"]), ("r1", ["2"])):
+        times = [json.loads((toy_sweep / j / rd.SUMMARY).read_text())["wall_time_s"] for j in jobs]
+        assert rows[method]["train time (s), mean / max"] == f"{np.mean(times):.0f} / {max(times):.0f}"
+        assert (rows[method]["seeds"], rows[method]["iterations"]) == (str(len(jobs)), "20")
     for name in ("toy_ring8_scatter.png", "toy_ring8_grad_norms.png"):
         with Image.open(figures / name) as im:
             assert im.width >= 2 * 300  # a panel per method
