@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# PacGAN Table 1's 2-D mixtures with R1, R2, R1+R2, no penalty and WGAN-GP (docs/toy_mixtures.md): every
+# (dataset, method, seed) run of the table, WORKERS at a time (default 2: one per core, one thread each), runs that
+# already have a summary.json skipped (so an interrupted table resumes), then the table and the figures.
+#
+#   bash benchmarks/pacgan_table.sh OUT_DIR                      # R1: seeds 0-4; the others: seeds 0 1 (none: 0-2)
+#   SEEDS="0 1 2 3 4" bash benchmarks/pacgan_table.sh OUT_DIR    # every method with these seeds
+#   METHODS="r1 none" DATASETS=ring8 FIGURES=docs/figures/pacgan bash benchmarks/pacgan_table.sh OUT_DIR
+#
+# The recipes: experiment=pacgan_<dataset> (MLPs, batch 512, Adam 1e-3 held then decayed, 20,000 iterations) with
+# R1 / R2 at gamma 1; WGAN-GP with its own (Gulrajani et al. 2017): Wasserstein loss, lambda 10, 5 critic steps,
+# Adam(1e-4, betas 0.5/0.9), constant lr, 5,000 generator iterations (~ the same train time as R1's 20,000).
+# EXTRA="..." is appended to every run's overrides (the tests shorten the runs with it).
+set -euo pipefail
+out=${1:?usage: pacgan_table.sh OUT_DIR}
+cd "$(dirname "$0")/.."
+mkdir -p "$out"
+declare -A recipe=(
+  [none]="regularizer=none"
+  [r1]="regularizer=r1 regularizer.r1.gamma=1"
+  [r2]="regularizer=r2 regularizer.r2.gamma=1"
+  [r1r2]="regularizer=[r1,r2] regularizer.r1.gamma=1 regularizer.r2.gamma=1"
+  [wgan_gp]="loss=wasserstein regularizer=wgan_gp gan.d_steps=5 optim.lr=0.0001 optim.g.betas=[0.5,0.9] \
+optim.d.betas=[0.5,0.9] schedule=none iterations=5000"
+)
+declare -A default_seeds=([r1]="0 1 2 3 4" [none]="0 1 2" [r2]="0 1" [r1r2]="0 1" [wgan_gp]="0 1")
+jobs=()
+for method in ${METHODS:-r1 none r2 r1r2 wgan_gp}; do
+  [ -n "${recipe[$method]:-}" ] || { echo "METHODS: expected some of ${!recipe[*]}, got '$method'" >&2; exit 2; }
+  for seed in ${SEEDS:-${default_seeds[$method]}}; do
+    for dataset in ${DATASETS:-ring8 grid25}; do
+      dir="$out/${dataset}_${method}/seed$seed"
+      [ -f "$dir/summary.json" ] && continue
+      jobs+=("experiment=pacgan_$dataset seed=$seed ${recipe[$method]} ${EXTRA:-} hydra.run.dir=$dir")
+    done
+  done
+done
+echo "${#jobs[@]} runs to do, ${WORKERS:-2} at a time" >&2
+# one line per run; each becomes one `python train.py <overrides>` (word-split on purpose: no glob characters)
+[ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+  xargs -d '\n' -P "${WORKERS:-2}" -I{} sh -c 'set -f; exec python train.py trainer.enable_progress_bar=false {} >/dev/null 2>&1' \
+  || echo "some runs failed: their summary.json says why" >&2
+python -m lightning_r1.report.toy "$out"/*_*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"

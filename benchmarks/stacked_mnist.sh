@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# StackedMNIST (docs/stacked_mnist.md): R3GAN's ablation (loss x penalties) and PacGAN Table 3's quarter-size D,
+# each arm x seed one run of experiment=stacked_mnist, WORKERS at a time (default 2: one per core, one thread each),
+# runs that already have a summary.json skipped (an interrupted study resumes); then the table and the histograms.
+#
+#   bash benchmarks/stacked_mnist.sh OUT_DIR                            # the main arm, seeds 0 1 2
+#   ARMS="rp_r1r2 rp_r1r2_quarter ns_none_quarter" SEEDS=0 bash benchmarks/stacked_mnist.sh OUT_DIR
+#
+# Arms: <loss>_<penalties>[_quarter]; loss rp = relativistic pairing (RpGAN), ns = non-saturating; penalties none,
+# r1, r1r2 (gamma 1 each); _quarter: D at width 21 against G's 32, a quarter of G's parameters (PacGAN Table 3).
+# EXTRA="..." is appended to every run's overrides (iterations=..., or the tests' tiny settings).
+set -euo pipefail
+out=${1:?usage: stacked_mnist.sh OUT_DIR}
+cd "$(dirname "$0")/.."
+mkdir -p "$out"
+declare -A loss=([rp]=relativistic [ns]=nonsaturating)
+declare -A penalty=(
+  [none]="regularizer=none"
+  [r1]="regularizer=r1 regularizer.r1.gamma=1"
+  [r1r2]="regularizer=[r1,r2] regularizer.r1.gamma=1 regularizer.r2.gamma=1"
+)
+jobs=()
+for arm in ${ARMS:-rp_r1r2}; do
+  IFS=_ read -r l p quarter <<< "$arm"
+  if [ -z "${loss[$l]:-}" ] || [ -z "${penalty[$p]:-}" ] || { [ -n "$quarter" ] && [ "$quarter" != quarter ]; }; then
+    echo "ARMS: expected <rp|ns>_<none|r1|r1r2>[_quarter], got '$arm'" >&2
+    exit 2
+  fi
+  d_width=${quarter:+model.d_width=21}
+  for seed in ${SEEDS:-0 1 2}; do
+    dir="$out/$arm/seed$seed"
+    [ -f "$dir/summary.json" ] && continue
+    jobs+=("experiment=stacked_mnist seed=$seed loss=${loss[$l]} ${penalty[$p]} $d_width ${EXTRA:-} hydra.run.dir=$dir")
+  done
+done
+echo "${#jobs[@]} runs to do, ${WORKERS:-2} at a time" >&2
+# one line per run; each becomes one `python train.py <overrides>` (word-split on purpose: no glob characters)
+[ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1} \
+  xargs -d '\n' -P "${WORKERS:-2}" -I{} sh -c 'set -f; exec python train.py trainer.enable_progress_bar=false {} >/dev/null 2>&1' \
+  || echo "some runs failed: their summary.json says why" >&2
+python -m lightning_r1.report.stacked_mnist "$out"/*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"
