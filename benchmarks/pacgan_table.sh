@@ -3,7 +3,7 @@
 # (dataset, method, seed) run of the table, WORKERS at a time (default 2: one per core, one thread each), runs that
 # already have a summary.json skipped (so an interrupted table resumes), then the table and the figures.
 #
-#   bash benchmarks/pacgan_table.sh OUT_DIR                      # R1: seeds 0-4; the others: seeds 0 1 (none: 0-2)
+#   bash benchmarks/pacgan_table.sh OUT_DIR                      # R1: seeds 0-4; the others: seeds 0 1
 #   SEEDS="0 1 2 3 4" bash benchmarks/pacgan_table.sh OUT_DIR    # every method with these seeds
 #   METHODS="r1 none" DATASETS=ring8 FIGURES=docs/figures/pacgan bash benchmarks/pacgan_table.sh OUT_DIR
 #
@@ -23,7 +23,7 @@ declare -A recipe=(
   [wgan_gp]="loss=wasserstein regularizer=wgan_gp gan.d_steps=5 optim.lr=0.0001 optim.g.betas=[0.5,0.9] \
 optim.d.betas=[0.5,0.9] schedule=none iterations=5000"
 )
-declare -A default_seeds=([r1]="0 1 2 3 4" [none]="0 1 2" [r2]="0 1" [r1r2]="0 1" [wgan_gp]="0 1")
+declare -A default_seeds=([r1]="0 1 2 3 4" [none]="0 1" [r2]="0 1" [r1r2]="0 1" [wgan_gp]="0 1")
 jobs=()
 for method in ${METHODS:-r1 none r2 r1r2 wgan_gp}; do
   [ -n "${recipe[$method]:-}" ] || { echo "METHODS: expected some of ${!recipe[*]}, got '$method'" >&2; exit 2; }

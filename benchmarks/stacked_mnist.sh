@@ -7,7 +7,7 @@
 #   ARMS="rp_r1r2 rp_r1r2_quarter ns_none_quarter" SEEDS=0 bash benchmarks/stacked_mnist.sh OUT_DIR
 #
 # Arms: <loss>_<penalties>[_quarter]; loss rp = relativistic pairing (RpGAN), ns = non-saturating; penalties none,
-# r1, r1r2 (gamma 1 each); _quarter: D at width 21 against G's 32, a quarter of G's parameters (PacGAN Table 3).
+# r1, r1r2 (the preset's gamma 1 each); _quarter: D at width 21 against G's 32, a quarter of G's parameters (PacGAN Table 3).
 # EXTRA="..." is appended to every run's overrides (iterations=..., or the tests' tiny settings).
 set -euo pipefail
 out=${1:?usage: stacked_mnist.sh OUT_DIR}
@@ -16,8 +16,8 @@ mkdir -p "$out"
 declare -A loss=([rp]=relativistic [ns]=nonsaturating)
 declare -A penalty=(
   [none]="regularizer=none"
-  [r1]="regularizer=r1 regularizer.r1.gamma=1"
-  [r1r2]="regularizer=[r1,r2] regularizer.r1.gamma=1 regularizer.r2.gamma=1"
+  [r1]="regularizer=r1"
+  [r1r2]="regularizer=[r1,r2]"
 )
 jobs=()
 for arm in ${ARMS:-rp_r1r2}; do

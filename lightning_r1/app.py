@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.callbacks import (
@@ -71,7 +71,8 @@ def group_members(cfg: DictConfig, group: str) -> dict[str, Any]:
     """Members of a multi-select group (``regularizer=[r1,r2]`` → {"r1": ..., "r2": ...}); none → {}.
 
     Settings left for a member that is not selected (an experiment's ``regularizer.r1.gamma`` under
-    ``regularizer=none`` in a sweep) have no ``_target_``: they are skipped with a warning naming them.
+    ``regularizer=none`` in a sweep) have no ``_target_``: they are removed from ``cfg`` with a warning naming
+    them, so the run's ``config.yaml`` (and every report reading it) shows only what ran.
     """
     node = cfg.get(group)
     members = {} if node is None else {name: node[name] for name in node}
@@ -80,6 +81,8 @@ def group_members(cfg: DictConfig, group: str) -> dict[str, Any]:
         log.warning(
             f"{group}.{name}: settings for a {group} that is not selected ({group}={cfg_choice(cfg, group)}); ignored"
         )
+        with open_dict(cfg):
+            del cfg[group][name]
     return {name: member for name, member in members.items() if name not in unselected}
 
 
@@ -208,6 +211,8 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
+    for group in ("regularizer", "logger"):
+        group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
 
     datamodule = build(cfg.dataset, "dataset")

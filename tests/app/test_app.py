@@ -14,6 +14,7 @@ import pytest
 import torch
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import CONF_DIR, REPO_ROOT, TOY
@@ -271,3 +272,5 @@ def test_an_experiments_settings_for_an_unselected_regularizer_are_skipped_with_
         "regularizer.r1: settings for a regularizer that is not selected (regularizer=none); ignored"
         in (out / "train.log").read_text()
     )
+    # the saved config shows what ran: no half-filled r1 node for the reports to mistake for a penalty
+    assert not OmegaConf.load(out / "config.yaml").regularizer

@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from conftest import REPO_ROOT
@@ -45,3 +46,37 @@ def test_an_unknown_method_is_refused_before_any_run(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("METHODS: expected some of ") and result.stderr.count("\n") == 1
     assert "got 'r3'" in result.stderr and not (tmp_path / "table" / "ring8_r1").exists()
+
+
+STACKED = REPO_ROOT / "benchmarks" / "stacked_mnist.sh"
+TINY_STACKED = ("iterations=2 model.width=8 dataset.size=256 batch_size=16 metrics.num_samples=100 "
+                "metrics.batch_size=50 metrics.every=0 samples_every=0")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_stacked_mnist_script_runs_each_arm(tmp_path: Path) -> None:
+    out = tmp_path / "stacked"
+    env = {**os.environ, "ARMS": "rp_r1_quarter ns_none", "SEEDS": "0", "EXTRA": TINY_STACKED}
+    result = subprocess.run(
+        ["bash", str(STACKED), str(out)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    quarter = OmegaConf.load(out / "rp_r1_quarter" / "seed0" / "config.yaml")
+    plain = OmegaConf.load(out / "ns_none" / "seed0" / "config.yaml")
+    assert (quarter.loss.name, list(quarter.regularizer), quarter.model.d_width) == (
+        "relativistic",
+        ["r1"],
+        21,
+    )
+    assert quarter.regularizer.r1.gamma == 1  # the preset's gamma; its R2 setting skipped with a warning
+    assert (plain.loss.name, plain.model.d_width) == ("nonsaturating", None) and not plain.regularizer
+    rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("| ")][2:]
+    assert sorted(row.split(" | ")[:2] for row in rows) == [
+        ["| nonsaturating", "none"],
+        ["| relativistic", "r1"],
+    ]
+    bad = subprocess.run(["bash", str(STACKED), str(out)], capture_output=True, text=True,
+                         env={**env, "ARMS": "rp_r3"})  # fmt: skip
+    assert (
+        bad.returncode == 2 and "ARMS: expected <rp|ns>_<none|r1|r1r2>[_quarter], got 'rp_r3'" in bad.stderr
+    )
