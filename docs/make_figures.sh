@@ -3,7 +3,7 @@
 # screenshot of docs/interactive/dirac_gan.html.
 #
 #   bash docs/make_figures.sh              # everything: ~20 min for theory + Dirac-GAN + manifold, ~5 min for the
-#                                          # MNIST gradients and the screenshot, ~40 min for the toys (shared 2 cores)
+#                                          # MNIST gradients and the screenshot, ~80 min for the toys (2 cores)
 #   SKIP_TOY=1 bash docs/make_figures.sh   # all but the toys
 #
 # Sweeps go to a fresh folder under multirun/ (SWEEPS=... to choose); the tables are printed and saved there.
@@ -44,23 +44,9 @@ else
     echo "chromium/chromedriver not found: docs/interactive/dirac_gan.png not refreshed" >&2
 fi
 
-# 5. 2-D mixtures, PacGAN Table 1 (docs/toy_mixtures.md): R1 x 3 seeds, none x 3, R1+R2 / R2 / WGAN-GP (its own
-#    recipe) x 2, one run at a time per dataset; one background process per dataset (one per core)
+# 5. 2-D mixtures, PacGAN Table 1 (docs/toy_mixtures.md): R1 x 5 seeds, none / R2 / R1+R2 / WGAN-GP (its own
+#    recipe) x 2 seeds, two runs at a time (one per core), ~80 min on 2 cores
 if [ -z "${SKIP_TOY:-}" ]; then
-    WGAN=(loss=wasserstein regularizer=wgan_gp gan.d_steps=5 optim.lr=0.0001 'optim.g.betas=[0.5,0.9]'
-          'optim.d.betas=[0.5,0.9]' iterations=600)
-    for ds in ring8 grid25; do
-        (
-            E=(experiment=pacgan_$ds "${QUIET[@]}")
-            python train.py -m "${E[@]}" regularizer=r1 regularizer.r1.gamma=1 seed=0,1,2 hydra.sweep.dir="$SWEEPS/${ds}_r1"
-            python train.py -m "${E[@]}" regularizer=none seed=0,1,2 hydra.sweep.dir="$SWEEPS/${ds}_none"
-            python train.py -m "${E[@]}" 'regularizer=[r1,r2]' regularizer.r1.gamma=1 regularizer.r2.gamma=1 seed=0,1 \
-                hydra.sweep.dir="$SWEEPS/${ds}_r1r2"
-            python train.py -m "${E[@]}" "${WGAN[@]}" seed=0,1 hydra.sweep.dir="$SWEEPS/${ds}_wgan_gp"
-            python train.py -m "${E[@]}" regularizer=r2 regularizer.r2.gamma=1 seed=0,1 hydra.sweep.dir="$SWEEPS/${ds}_r2"
-        ) > "$SWEEPS/toy_$ds.log" 2>&1 &
-    done
-    wait
-    python -m lightning_r1.report.toy "$SWEEPS"/ring8_* "$SWEEPS"/grid25_* --figures "$OUT/pacgan" | tee "$SWEEPS/toy_table.md"
+    FIGURES="$OUT/pacgan" bash benchmarks/pacgan_table.sh "$SWEEPS/toy"
 fi
 echo "figures in $OUT, sweeps and tables in $SWEEPS"
