@@ -36,8 +36,5 @@ for method in ${METHODS:-r1 none r2 r1r2 wgan_gp}; do
   done
 done
 echo "${#jobs[@]} runs to do, ${WORKERS:-2} at a time" >&2
-# one line per run; each becomes one `python train.py <overrides>` (word-split on purpose: no glob characters)
-[ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-  xargs -d '\n' -P "${WORKERS:-2}" -I{} sh -c 'set -f; exec python train.py trainer.enable_progress_bar=false {} >/dev/null 2>&1' \
-  || echo "some runs failed: their summary.json says why" >&2
+[ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | bash benchmarks/train_parallel.sh || true  # failures: in summary.json
 python -m lightning_r1.report.toy "$out"/*_*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"
