@@ -43,6 +43,14 @@ def test_table_and_histograms_equal_the_runs(tmp_path: Path, capsys) -> None:
     se = statistics.stdev(modes) / math.sqrt(2)
     assert f"{sum(modes) / 2:.1f} ± {se:.1f} ({modes[0]:.1f} / {modes[1]:.1f})" in row
     assert "r1+r2" in row and "0, 1" in row
+    # the channel column by hand: MNIST-5k holds 500 of each digit, so each channel's data frequency is 1/10
+    by_hand = []
+    for j in "01":
+        modes = np.load(sweep / j / rd.STACKED_MODES)
+        q = [np.bincount(d, minlength=10) / len(d) for d in (modes // 100, modes // 10 % 10, modes % 10)]
+        by_hand.append([sum(v * math.log(10 * v) for v in channel if v > 0) for channel in q])
+    mean = np.mean(by_hand, axis=0)
+    assert f"| {mean.sum():.3f} ({mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.3f}) |" in row
     for j, s in zip("01", summaries, strict=True):
         predicted = np.load(sweep / j / rd.STACKED_MODES)
         assert predicted.shape == (100,) and len(set(predicted.tolist())) == s["metrics"]["val/modes_covered"]
