@@ -104,15 +104,16 @@ def load_sweeps(dirs: list[str | Path]) -> list[StackedJob]:
 
 
 def markdown_table(jobs: list[StackedJob]) -> str:
-    """One row per (loss, regularizers, D/G parameter ratio): modes covered and reverse KL, mean ± s.e. over seeds and per seed."""
-    groups: dict[tuple[str, str, float], list[StackedJob]] = defaultdict(list)
+    """One row per (loss, regularizers, D/G parameter ratio, iterations): modes covered and reverse KL, mean ± s.e.
+    over seeds and per seed."""
+    groups: dict[tuple[str, str, float, int], list[StackedJob]] = defaultdict(list)
     for job in jobs:
-        groups[(job.loss, job.method, round(job.d_to_g, 2))].append(job)
+        groups[(job.loss, job.method, round(job.d_to_g, 2), job.iterations)].append(job)
     rows = []
-    for (loss, method, d_to_g), runs in sorted(groups.items()):
+    for (loss, method, d_to_g, iterations), runs in sorted(groups.items()):
         runs = sorted(runs, key=lambda j: j.seed)
         rows.append([
-            loss, method, f"{d_to_g:.2f}", ", ".join(str(r.seed) for r in runs), ", ".join(str(r.iterations) for r in runs),
+            loss, method, f"{d_to_g:.2f}", ", ".join(str(r.seed) for r in runs), str(iterations),
             mean_se([r.metrics.get("val/modes_covered") for r in runs], 1),
             mean_se([r.metrics.get("val/reverse_kl") for r in runs], 3),
             _channel_cell(runs),
