@@ -70,7 +70,7 @@ def test_the_stacked_mnist_script_runs_each_arm(tmp_path: Path) -> None:
     )
     assert quarter.regularizer.r1.gamma == 1  # the preset's gamma; its R2 setting skipped with a warning
     assert (plain.loss.name, plain.model.d_width) == ("nonsaturating", None) and not plain.regularizer
-    rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("| ")][2:]
+    rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("|")][2:]
     assert sorted(row.split(" | ")[:2] for row in rows) == [
         ["| nonsaturating", "none"],
         ["| relativistic", "r1"],
