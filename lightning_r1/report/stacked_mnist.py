@@ -138,7 +138,7 @@ def histogram_figure(jobs: list[StackedJob], path: Path) -> Path:
         ax.axhline(len(job.modes) / 1000, color="red", lw=1, label="uniform")
         m = job.metrics
         d_size = "" if job.d_to_g > 0.4 else f", D/G {job.d_to_g:.2f}"
-        ax.set_title(f"{job.loss}, {job.method}{d_size}, seed {job.seed}: {m.get('val/modes_covered') or 0:.0f} modes, "
+        ax.set_title(f"{job.loss}, {job.method}{d_size}, {job.iterations} it., seed {job.seed}: {m.get('val/modes_covered') or 0:.0f} modes, "
                      f"KL {m.get('val/reverse_kl') or 0:.2f}", fontsize=8)  # fmt: skip
         ax.set_xlabel("mode (sorted by count)")
         ax.set_ylabel("images")
