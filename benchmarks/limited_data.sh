@@ -23,7 +23,7 @@ for seed in $seeds; do
       dir="$out/n${n}_${name}_s${seed}"
       [ -f "$dir/summary.json" ] && continue
       # shellcheck disable=SC2086
-      OMP_NUM_THREADS=1 nice -n 10 python -m lightning_r1 $common ${setups[$name]} dataset.limit=$n seed=$seed \
+      OMP_NUM_THREADS=1 nice -n 10 "${PYTHON:-python}" -m lightning_r1 $common ${setups[$name]} dataset.limit=$n seed=$seed \
         run_dir="$dir" > "$dir.log" 2>&1
     done
   done

@@ -37,4 +37,4 @@ for method in ${METHODS:-r1 none r2 r1r2 wgan_gp}; do
 done
 echo "${#jobs[@]} runs to do, ${WORKERS:-2} at a time" >&2
 [ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | bash benchmarks/train_parallel.sh || true  # failures: in summary.json
-python -m lightning_r1.report.toy "$out"/*_*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"
+"${PYTHON:-python}" -m lightning_r1.report.toy "$out"/*_*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"

@@ -35,4 +35,4 @@ for arm in ${ARMS:-rp_r1r2}; do
 done
 echo "${#jobs[@]} runs to do, ${WORKERS:-2} at a time" >&2
 [ ${#jobs[@]} -eq 0 ] || printf '%s\n' "${jobs[@]}" | bash benchmarks/train_parallel.sh || true  # failures: in summary.json
-python -m lightning_r1.report.stacked_mnist "$out"/*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"
+"${PYTHON:-python}" -m lightning_r1.report.stacked_mnist "$out"/*/ ${FIGURES:+--figures "$FIGURES"} | tee "$out/table.md"

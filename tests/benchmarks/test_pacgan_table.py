@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ SHORT = "iterations=4 schedule=none metrics.every=0 gan.diagnostics_every=2 samp
 
 def run_script(out: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **env})  # fmt: skip
+                          env={**os.environ, "PYTHON": sys.executable, **env})  # fmt: skip
 
 
 def test_the_table_script_trains_each_recipe_and_resumes(tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ TINY_STACKED = ("iterations=2 model.width=8 dataset.size=256 batch_size=16 metri
 @pytest.mark.slow
 def test_the_stacked_mnist_script_runs_each_arm(tmp_path: Path) -> None:
     out = tmp_path / "stacked"
-    env = {**os.environ, "ARMS": "rp_r1_quarter ns_none", "SEEDS": "0", "EXTRA": TINY_STACKED}
+    env = {**os.environ, "PYTHON": sys.executable, "ARMS": "rp_r1_quarter ns_none", "SEEDS": "0", "EXTRA": TINY_STACKED}
     result = subprocess.run(
         ["bash", str(STACKED), str(out)], capture_output=True, text=True, timeout=600, env=env
     )
