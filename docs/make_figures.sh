@@ -24,8 +24,9 @@ python train.py -m experiment=dirac_none,dirac_wgan,dirac_wgan_gp,dirac_instance
 python -m lightning_r1.report.dirac table "$SWEEPS/dirac" --figure "$OUT/dirac_measured.png" \
     | tee "$SWEEPS/dirac_table.md"
 
-# 3. measured contraction per iteration vs gamma, against max|1 + h lambda|
-python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.05,0.1,0.3,0.5,0.7,0.9,1.2,1.5,2,3 \
+# 3. measured contraction per iteration vs gamma, against max|1 + h lambda|; gamma = 1 is the repeated eigenvalue
+#    (distance ~ k·rho^k), the report's last column fits the linearised run the same way
+python train.py -m experiment=dirac_r1 regularizer.r1.gamma=0.05,0.1,0.3,0.5,0.7,0.9,1,1.2,1.5,2,3 \
     hydra.sweep.dir="$SWEEPS/dirac_gamma" "${QUIET[@]}"
 python -m lightning_r1.report.dirac rates "$SWEEPS/dirac_gamma" --figure "$OUT/dirac_rates.png" \
     | tee "$SWEEPS/dirac_rates.md"
