@@ -38,9 +38,10 @@ python scripts/figures/manifold.py --out "$OUT/manifold_gradients.png" --json "$
 python scripts/figures/force.py --out "$OUT/force_on_samples.png"
 python scripts/figures/mnist_input_gradients.py --out "$OUT/mnist_input_gradients.png" | tee "$SWEEPS/mnist_input_gradients.json"
 
-# 4c. the interactive page's screenshot (docs/interactive/dirac_gan.png), taken by its headless-Chromium test
+# 4c. the interactive page's screenshot (docs/interactive/dirac_gan.png): its headless-Chromium test loads the page
+#     fresh in a 1440-px window (default start (1, 1), gamma 0.3), moves the frame slider to 60 and saves the page
 if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
-    UPDATE_DOCS_SCREENSHOT=1 python -m pytest -q tests/theory/test_interactive_page.py
+    UPDATE_DOCS_SCREENSHOT=1 python -m pytest -q tests/theory/test_interactive_page.py -k "fits_the_window and 1440"
 else
     echo "chromium/chromedriver not found: docs/interactive/dirac_gan.png not refreshed" >&2
 fi
