@@ -190,6 +190,41 @@ def step_matrix(jac: np.ndarray, lr: float, update: str = "simultaneous") -> np.
     return g_step @ d_step
 
 
+def alternating_invariant(f1: float = F_PRIME_0, lr: float = 0.1) -> np.ndarray:
+    """The quadratic form ``Q(x) = xᵀ S x`` that alternating steps keep constant without a penalty (linearised).
+
+    With ``a = h f'(0)`` the linearised alternating step is ``ψ' = ψ - aθ``, then ``θ' = θ + aψ'`` (:func:`step_matrix`).
+    Expanding ``θ'² + ψ'² - aθ'ψ'`` gives back ``θ² + ψ² - aθψ`` exactly, so ``S = [[1, -a/2], [-a/2, 1]]``
+    (``Mᵀ S M = S``; the step is a symplectic Euler step, which conserves a modified energy, not ``θ² + ψ²``). The
+    level sets are ellipses tilted by 45°: the distance to (0, 0) swings between ``sqrt(Q/(1 + a/2))`` and
+    ``sqrt(Q/(1 - a/2))`` every half turn. With a penalty (γ > 0) ``det M < 1`` and no form is conserved.
+    """
+    a = lr * f1
+    return np.array([[1.0, -a / 2], [-a / 2, 1.0]])
+
+
+def linearised_trajectory(
+    setup: DiracSetup = DiracSetup(),
+    theta0: float = 1.0,
+    psi0: float = 1.0,
+    lr: float = 0.1,
+    iterations: int = 300,
+    update: str = "simultaneous",
+) -> np.ndarray:
+    """``x_k = M^k x_0`` with ``M = step_matrix(jacobian(setup))``: :func:`simulate` without the non-linear terms.
+
+    Its distance decays like ``ρ^k`` (ρ = :func:`contraction`) when M has two distinct eigenvalues, but like
+    ``k·ρ^k`` at a repeated one (γ = 2 f'(0), where M is a Jordan block): fitting ``ρ`` to a finite run then reads
+    a factor above ``ρ``. Rows ``(θ, ψ)``, row 0 = the start. Raises like :func:`jacobian`.
+    """
+    step = step_matrix(jacobian(setup), lr, update)
+    out = np.empty((iterations + 1, 2))
+    out[0] = theta0, psi0
+    for k in range(1, iterations + 1):
+        out[k] = step @ out[k - 1]
+    return out
+
+
 def contraction(setup: DiracSetup = DiracSetup(), lr: float = 0.1, update: str = "simultaneous") -> float:
     """Predicted per-iteration factor on the distance to (0, 0): spectral radius of :func:`step_matrix`.
 

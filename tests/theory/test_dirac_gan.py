@@ -17,6 +17,7 @@ from lightning_r1.app import train
 from lightning_r1.callbacks import TrajectoryRecorder
 from lightning_r1.data import DiracDataModule
 from lightning_r1.models.dirac import build_dirac
+from lightning_r1.report.dirac import load_sweep, rates_figure
 from lightning_r1.theory import (
     DiracSetup,
     contraction,
@@ -98,6 +99,29 @@ def test_r2_through_the_app_matches_theory(make_cfg) -> None:
     np.testing.assert_allclose(measured, simulate(setup, 1.0, 1.0, LR, iterations), atol=1e-5)
     slope = log_distance_slope(measured, start=tail)
     assert abs(slope - np.log(contraction(setup, LR))) <= slope_tolerance(setup, iterations + 1 - tail)
+
+
+def test_r1_at_the_critical_gamma_through_the_app(make_cfg, tmp_path: Path) -> None:
+    """γ = 1 (the repeated eigenvalue, docs/dirac_gan.md): the app's run is the theory's, and it decays like k·ρ^k.
+
+    A fit of ρ to the run reads above ρ = 0.95; the rates report's "linearised run" column explains it: the same fit
+    on ρ^k (x₀ + (kh/ρ) N x₀), N = J + I/2 (N² = 0), computed here by hand.
+    """
+    iterations = 300
+    cfg = make_cfg(["experiment=dirac_r1", "regularizer.r1.gamma=1", f"iterations={iterations}", "model.theta0=1",
+                    "model.psi0=1", f"optim.lr={LR}", "trainer.enable_progress_bar=false"])  # fmt: skip
+    train(cfg)
+    measured = np.loadtxt(Path(cfg.run_dir) / "trajectory.csv", delimiter=",", skiprows=1)[:, 1:]
+    np.testing.assert_allclose(measured, simulate(DiracSetup(gamma=1.0), 1.0, 1.0, LR, iterations), atol=1e-5)
+    rho, k = 1 - LR / 2, np.arange(iterations + 1)
+    nil_x0 = np.array([[0.5, 0.5], [-0.5, -0.5]]) @ np.array([1.0, 1.0])
+    by_hand = rho ** k[:, None] * (np.array([1.0, 1.0]) + (k * LR / rho)[:, None] * nil_x0)
+    row = rates_figure(load_sweep(Path(cfg.run_dir)), tmp_path / "rates.png").splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "1" and float(cells[1]) == pytest.approx(rho, abs=1e-5)
+    assert float(cells[4]) == pytest.approx(np.exp(log_distance_slope(by_hand, start=50)), abs=1e-5)
+    assert rho < float(cells[4]) < float(cells[2])  # k·ρ^k reads above ρ; the non-linear start a little more
+    assert distance(measured)[-1] == pytest.approx(2.93e-5, rel=0.02)  # ρ^300·√2 would be 2.9e-7
 
 
 def test_no_penalty_simultaneous_spirals_out(tmp_path: Path) -> None:

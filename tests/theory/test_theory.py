@@ -13,11 +13,13 @@ from lightning_r1.theory import (
     F_SECOND_0,
     DiracSetup,
     NotDifferentiableError,
+    alternating_invariant,
     contraction,
     critical_gamma,
     eigenvalues,
     jacobian,
     jacobian_closed_form,
+    linearised_trajectory,
     r1_eigenvalues,
     simulate,
     step_matrix,
@@ -130,6 +132,78 @@ def test_alternating_without_penalty_is_area_preserving() -> None:
     assert contraction(DiracSetup(), 0.1, "alternating") == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="`update`"):
         step_matrix(step, 0.1, "sometimes")
+
+
+@pytest.mark.parametrize("f1, lr", [(0.5, 0.1), (1.0, 0.1), (0.5, 0.7)])
+def test_alternating_steps_conserve_a_tilted_quadratic_form(f1: float, lr: float) -> None:
+    """docs/dirac_gan.md: alternating steps keep θ² + ψ² - h f'(0) θψ constant (linearised), not the distance."""
+    a = lr * f1  # the step by hand: ψ' = ψ - aθ, then θ' = θ + aψ'
+    step = np.array([[1.0, a], [0.0, 1.0]]) @ np.array([[1.0, 0.0], [-a, 1.0]])
+    np.testing.assert_allclose(
+        step, step_matrix(np.array([[0.0, f1], [-f1, 0.0]]), lr, "alternating"), atol=1e-15
+    )
+    # independent: the symmetric S with Mᵀ S M = S, from the null space of S ↦ Mᵀ S M - S (basis E11, E12+E21, E22)
+    basis = [np.array([[1.0, 0], [0, 0]]), np.array([[0, 1.0], [1.0, 0]]), np.array([[0, 0], [0, 1.0]])]
+    system = np.stack([(step.T @ b @ step - b).ravel() for b in basis], axis=1)
+    null = np.linalg.svd(system)[2][-1]
+    s_null = sum(c * b for c, b in zip(null / null[0], basis, strict=True))
+    np.testing.assert_allclose(alternating_invariant(f1, lr), s_null, atol=1e-12)
+    np.testing.assert_allclose(alternating_invariant(f1, lr), [[1, -a / 2], [-a / 2, 1]], atol=0)
+    # iterating the linear map: Q constant to rounding, while the distance swings by the ellipse's axis ratio
+    x = np.array([1.0, 1.0])
+    traj = [x]
+    for _ in range(2000):
+        traj.append(step @ traj[-1])
+    traj = np.array(traj)
+    q = np.einsum("ki,ij,kj->k", traj, alternating_invariant(f1, lr), traj)
+    np.testing.assert_allclose(q, q[0], rtol=1e-11)
+    dist = np.hypot(*traj.T)
+    expected_ratio = np.sqrt((1 + a / 2) / (1 - a / 2))
+    assert dist.max() / dist.min() == pytest.approx(expected_ratio, rel=1e-3)
+
+
+def test_alternating_run_from_one_one_swings_as_the_ellipse_says() -> None:
+    """The non-linear run of docs/dirac_gan.md's table: distance 1.376-1.415, no trend; Q exact only near (0, 0)."""
+    s = alternating_invariant(F_PRIME_0, 0.1)
+    swing = {}
+    for start in (1.0, 0.1, 0.01):
+        traj = simulate(DiracSetup(), start, start, 0.1, 400, "alternating")
+        dist = np.hypot(*traj.T)
+        q = np.einsum("ki,ij,kj->k", traj, s, traj)
+        swing[start] = (dist.max() / dist.min() - 1, q.max() / q.min() - 1)
+        assert swing[start][0] == pytest.approx(np.sqrt(1.025 / 0.975) - 1, rel=0.15)  # the ellipse's 2.5 %
+    assert swing[0.01][1] < 1e-5 and swing[0.1][1] < 1e-3  # Q's drift is the σ(θψ) non-linearity: ∝ start²
+    traj = simulate(DiracSetup(), 1.0, 1.0, 0.1, 300, "alternating")
+    dist = np.hypot(*traj.T)
+    assert dist.min() == pytest.approx(1.376, abs=1e-3) and dist.max() == pytest.approx(1.415, abs=1e-3)
+
+
+def test_repeated_root_at_the_critical_gamma_decays_like_k_rho_k() -> None:
+    """γ = 2 f'(0) = 1: J = -I/2 + N with N = [[1/2, 1/2], [-1/2, -1/2]], N² = 0, so (I + hJ)^k = ρ^k I + kρ^(k-1) hN.
+
+    The distance is ρ^k ‖x₀ + (kh/ρ) N x₀‖ ~ k·ρ^k (ρ = 1 - h/2 = 0.95), not ρ^k: a fitted factor reads above ρ.
+    """
+    h, rho, k = 0.1, 0.95, np.arange(301)
+    nil = np.array([[0.5, 0.5], [-0.5, -0.5]])
+    np.testing.assert_allclose(nil @ nil, 0, atol=0)
+    np.testing.assert_allclose(jacobian_closed_form(1.0), -0.5 * np.eye(2) + nil, atol=0)
+    r1 = DiracSetup(gamma=1.0)
+    assert contraction(r1, h) == pytest.approx(rho, abs=1e-7)
+    x0 = np.array([1.0, 1.0])
+    closed = rho ** k[:, None] * (x0 + (k * h / rho)[:, None] * (nil @ x0))
+    np.testing.assert_allclose(linearised_trajectory(r1, 1.0, 1.0, h, 300), closed, rtol=1e-6, atol=1e-15)
+    # the project's exact (non-linear) dynamics follow it from a start near the equilibrium
+    tiny = simulate(r1, 1e-4, 1e-4, h, 300)
+    np.testing.assert_allclose(tiny, 1e-4 * closed, rtol=1e-5, atol=1e-20)
+    # from (1, 1), once the non-linear start is over: distance = ρ^k (a + b k), i.e. distance / ρ^k grows by the
+    # same amount every step (a straight line in k), where two distinct eigenvalues would level it off
+    dist = np.hypot(*simulate(r1, 1.0, 1.0, h, 300).T)
+    growth = np.diff(dist / rho**k)[150:]
+    assert growth.min() > 0 and growth.max() / growth.min() < 1.01
+    # docs/dirac_gan.md's numbers: 2.9e-5 after 300 steps where ρ^k·‖x₀‖ says 2.9e-7
+    assert dist[300] == pytest.approx(2.93e-5, rel=0.01) and rho**300 * np.sqrt(2) == pytest.approx(
+        2.93e-7, rel=0.01
+    )
 
 
 def test_simulate_spirals_out_and_in() -> None:
