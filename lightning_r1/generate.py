@@ -73,9 +73,12 @@ def interpolate(a: Tensor, b: Tensor, steps: int, method: str = "slerp") -> Tens
     return direction * ((1 - t) * na[:, None] + t * nb[:, None])
 
 
-def generate_in_batches(run: TrainedRun, z: Tensor, batch_size: int, ema: bool = True) -> Tensor:
-    """Samples (float32, CPU) for latents ``z``, ``batch_size`` at a time."""
-    return torch.cat([run.gan.generate(chunk, ema=ema).float().cpu() for chunk in z.split(batch_size)])
+def generate_in_batches(
+    run: TrainedRun, z: Tensor, batch_size: int, ema: bool = True, labels: Tensor | None = None
+) -> Tensor:
+    """Samples (float32, CPU) for latents ``z`` (and a conditional GAN's ``labels``), ``batch_size`` at a time."""
+    batches = run.gan.sample_batches(z.shape[0], ema=ema, batch_size=batch_size, labels=labels, z=z)
+    return torch.cat([batch.float().cpu() for batch in batches])
 
 
 def default_out_dir(run: TrainedRun) -> Path:
@@ -119,12 +122,11 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     modes = getattr(run.datamodule, "modes", None)
     files: list[Path] = []
     kept: list[Tensor] = []  # images: the grid's; other data: every point
-    for start, chunk in zip(
-        range(0, n, cfg.batch_size),
-        latents(n, run.gan.latent_dim, cfg.seed).split(cfg.batch_size),
-        strict=True,
-    ):
-        samples = run.gan.generate(chunk, ema=cfg.ema).float().cpu()
+    z = latents(n, run.gan.latent_dim, cfg.seed)
+    # one request through GAN.sample_batches: a conditional GAN's labels are class-balanced over all n samples
+    batches = run.gan.sample_batches(n, ema=cfg.ema, batch_size=cfg.batch_size, z=z)
+    for start, batch in zip(range(0, n, cfg.batch_size), batches, strict=True):
+        samples = batch.float().cpu()
         if samples.dim() != 4:
             kept.append(samples)
             continue
