@@ -24,6 +24,7 @@ from torch import Tensor
 from lightning_r1.augment.ops import OPS, draw_uniforms
 from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
+from lightning_r1.regularizers.base import require_gan_module
 from lightning_r1.schedules import KINDS, schedule_value
 
 
@@ -208,6 +209,12 @@ class Augment(L.Callback):
 
     # ---- the training-loop side --------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_gan_module(
+            type(self).__name__,
+            pl_module,
+            "call it on every D input in your training_step (`D(augment(real))`, `D(augment(fake))`; ADA: also "
+            "`augment.observe(D(augment(real)))`), or train lightning_r1.GAN",
+        )
         progress = getattr(pl_module, "progress", None)
         self.progress = progress if isinstance(progress, Progress) else None
 
