@@ -16,8 +16,8 @@ PyTorch (no custom CUDA ops):
   a depthwise 4×4 convolution to a vector (the "discriminative basis") and a linear layer to the logit.
 
 Departures from the paper: G ends with ``tanh`` like every image generator here (data in [-1, 1]); there is no
-mixed precision by stage. Class-conditional (``num_classes``): G concatenates a learned class embedding to z (as
-R3GAN), D adds a projection term ``⟨embed(y), φ(x)⟩ / √C`` to its logit (Miyato & Koyama 2018).
+mixed precision by stage. Class-conditional (``num_classes``): G concatenates a learned class embedding to z, D's
+logit is the projection ``⟨φ(x), embed(y)⟩`` (Miyato & Koyama 2018), both as R3GAN's code (brownvc/R3GAN).
 """
 
 from __future__ import annotations
@@ -89,8 +89,13 @@ def bilinear_downsample(x: Tensor) -> Tensor:
 
 
 def bilinear_upsample(x: Tensor) -> Tensor:
-    """Double the resolution by bilinear interpolation."""
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    """Double the resolution with the same triangle filter, zero-padded, as R3GAN's upsampler (upfirdn2d: zeros
+    inserted, then ``[1, 3, 3, 1]/4`` per axis): bilinear interpolation inside, the border pixels ``3/4`` of it
+    (a transposed depthwise convolution; ``F.interpolate`` would replicate the border instead).
+    """
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 4.0
+    kernel = (taps[:, None] * taps[None, :]).expand(x.shape[1], 1, 4, 4)
+    return F.conv_transpose2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
 
 
 def _stage_values(name: str, value: int | list[int], stages: int) -> list[int]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_r1.models.r3gan import InvertedBottleneck, bilinear_downsample, build_r3gan
+from lightning_r1.models.r3gan import InvertedBottleneck, bilinear_downsample, bilinear_upsample, build_r3gan
 
 
 def test_every_block_starts_as_the_identity() -> None:
@@ -46,6 +46,27 @@ def test_downsampling_is_torchs_antialiased_bilinear_resize_away_from_the_border
     reference = F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
     assert ours.shape == (2, 3, 8, 8)
     torch.testing.assert_close(ours[..., 1:-1, 1:-1], reference[..., 1:-1, 1:-1])
+
+
+def up_1d(rows: list[float]) -> list[float]:
+    """R3GAN's upsampler along one axis (upfirdn2d: a zero after each sample, filter [1, 3, 3, 1]/4, zero-padded):
+    out[2i] = (3·x[i] + x[i−1]) / 4, out[2i+1] = (3·x[i] + x[i+1]) / 4, with x = 0 outside."""
+    at = lambda i: rows[i] if 0 <= i < len(rows) else 0.0  # noqa: E731
+    return [v for i in range(len(rows)) for v in ((3 * at(i) + at(i - 1)) / 4, (3 * at(i) + at(i + 1)) / 4)]
+
+
+def test_upsampling_zero_pads_the_border_as_r3gans_upfirdn2d() -> None:
+    """The interior is bilinear interpolation; the border is 3/4 of it (F.interpolate replicated it, off by ~1)."""
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64)
+    expected = torch.empty(1, 2, 10, 12, dtype=torch.float64)
+    for c in range(2):
+        wide = [up_1d(row) for row in x[0, c].tolist()]  # along the width, then the height
+        expected[0, c] = torch.tensor(
+            [up_1d(list(col)) for col in zip(*wide, strict=True)], dtype=torch.float64
+        ).T
+    torch.testing.assert_close(bilinear_upsample(x), expected, rtol=1e-12, atol=1e-12)
+    bilinear = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(bilinear_upsample(x)[..., 1:-1, 1:-1], bilinear[..., 1:-1, 1:-1])
 
 
 @pytest.mark.parametrize("resolution, stages", [(16, 3), (32, 4), (64, 5)])
