@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lightning_r1 import run_dir as rd
 from lightning_r1.conditional_app import class_callbacks
 from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, build, load_run, run_app, setup_step
+from lightning_r1.from_checkpoint import (
+    TrainedRun,
+    TrainerWithData,
+    build,
+    load_run,
+    quote_paths,
+    run_app,
+    setup_step,
+)
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics, StackedMNISTModes
 from lightning_r1.metrics.class_accuracy import KEY as CLASS_ACCURACY
 
@@ -151,4 +160,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_paths(sys.argv)  # ckpt_path=…/epoch=3-step=40.ckpt as Lightning names checkpoints
     main()

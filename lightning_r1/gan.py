@@ -41,7 +41,7 @@ from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_g
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
 from lightning_r1.regularizers import Regularizer
-from lightning_r1.regularizers.base import apply_lazy_correction
+from lightning_r1.regularizers.base import apply_lazy_correction, check_non_negative
 from lightning_r1.step_logging import StepMetrics, publish
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -84,7 +84,8 @@ class GAN(L.LightningModule):
             count iterations. Their state is checkpointed by Lightning.
 
     Raises:
-        ValueError: on an unknown loss or update rule, or a non-positive size/count.
+        ValueError: on an unknown loss or update rule, a non-positive size/count, or a negative or non-finite
+            ``ema_half_life_images`` / ``ema_rampup`` / ``diagnostics_every``.
     """
 
     def __init__(
@@ -117,6 +118,19 @@ class GAN(L.LightningModule):
         check_positive_int("d_steps", d_steps)
         if iterations is not None:
             check_positive_int("iterations", iterations)
+        check_non_negative(
+            "ema_half_life_images", ema_half_life_images
+        )  # NaN or -1 would silently freeze the EMA
+        if ema_rampup is not None:
+            check_non_negative("ema_rampup", ema_rampup)
+        if (
+            isinstance(diagnostics_every, bool)
+            or not isinstance(diagnostics_every, int)
+            or diagnostics_every < 0
+        ):
+            raise ValueError(
+                f"Expected `diagnostics_every` to be a non-negative integer, got {diagnostics_every!r}"
+            )
         if update not in UPDATES:
             raise ValueError(f"Expected `update` to be one of {list(UPDATES)}, got {update!r}")
         if update == "simultaneous" and d_steps != 1:

@@ -45,7 +45,9 @@ def refused(proc: subprocess.CompletedProcess, match: str) -> str:
     """One line on stderr naming ``match``, exit code 2."""
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lightning_r1: error: "), proc.stderr
+    errors = [line for line in lines if line.startswith("lightning_r1:")]  # the rest is Lightning's own info
+    assert errors == lines[-1:] and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = errors
     assert match in lines[0], lines[0]
     return lines[0]
 
@@ -102,3 +104,16 @@ def test_generate_balances_the_classes_over_the_whole_request(ckpt: Path, tmp_pa
     assert np.abs(images - expected_images(ckpt, seeded(7), labels)).max() <= 1
     restarted = torch.tensor([0, 1, 0, 1, 0, 1, 0])  # what per-batch labels would have drawn
     assert np.abs(images - expected_images(ckpt, seeded(7), restarted)).max() > 1
+
+
+def test_generate_class_option_one_class_or_a_list_in_turn(ckpt: Path, tmp_path: Path) -> None:
+    """StyleGAN2-ADA's --class: class=2 draws class 2 only; class=[0,2] alternates 0, 2, 0, ... over the request."""
+    for name, option, labels in (("one", "class=2", [2] * 5), ("list", "class=[0,2]", [0, 2, 0, 2, 0])):
+        out = tmp_path / name
+        ok(run_module("generate", f"ckpt_path={ckpt}", "num_samples=5", "batch_size=2", option, f"out_dir={out}",
+                      cwd=tmp_path / "cwd"))  # fmt: skip
+        expected = expected_images(ckpt, seeded(5), torch.tensor(labels))
+        assert np.abs(written(out, 5) - expected).max() <= 1
+    line = refused(run_module("generate", f"ckpt_path={ckpt}", "class=3", f"out_dir={tmp_path / 'x'}",
+                              cwd=tmp_path / "cwd"), "class: expected classes in [0, 3), got 3")  # fmt: skip
+    assert not (tmp_path / "x").exists(), line
