@@ -76,9 +76,9 @@ def saved_config(state: dict[str, Any], path: Path) -> DictConfig:
     text = state.get(CONFIG_KEY)
     if not isinstance(text, str) and "latent_dim" in (state.get("hyper_parameters") or {}):
         raise CheckpointError(
-            f"ckpt_path: {path} was written through the Python API (trainer.fit(GAN(...))): it holds the weights "
-            "but not the run config (model, gan, dataset) that rebuilds G and D; rebuild them in Python and use "
-            "GAN.load_from_checkpoint(path, generator=G, discriminator=D).sample(n)"
+            "ckpt_path: expected a checkpoint with the run config (model, gan, dataset) that rebuilds G and D, "
+            f"got {path}, written through the Python API (trainer.fit(GAN(...))), which holds the weights only; "
+            "rebuild G and D in Python and use GAN.load_from_checkpoint(path, generator=G, discriminator=D).sample(n)"
         )
     if not isinstance(text, str):
         raise CheckpointError(

@@ -165,7 +165,7 @@ def test_a_python_api_checkpoint_is_one_line_naming_what_is_missing_and_the_reme
     trainer.fit(gan, datamodule=Ring8DataModule(batch_size=16))
     ckpt = next((tmp_path / "ckpts").glob("epoch=*-step=*.ckpt"))  # Lightning's own name, with '='
     refused(app("generate", f"ckpt_path={ckpt}", cwd=tmp_path / "cwd"),
-            "was written through the Python API", "not the run config (model, gan, dataset)",
+            "written through the Python API (trainer.fit(GAN(...))), which holds the weights only", "expected a checkpoint with the run config (model, gan, dataset)",
             "GAN.load_from_checkpoint(path, generator=G, discriminator=D)")  # fmt: skip
     fresh = build_mlp(latent_dim=4, data_dim=2, hidden=16, layers=2)  # the remedy the line names
     loaded = GAN.load_from_checkpoint(ckpt, generator=fresh.generator, discriminator=fresh.discriminator)
