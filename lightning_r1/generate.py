@@ -2,6 +2,7 @@
 
     python -m lightning_r1.generate ckpt_path=outputs/.../checkpoints/last.ckpt num_samples=1000
     python -m lightning_r1.generate ckpt_path=FILE num_samples=64 interpolate=true seed=1 out_dir=/tmp/samples
+    python -m lightning_r1.generate ckpt_path=FILE num_samples=100 class=7 truncation=1.0
 
 Writes into ``out_dir`` (default ``<run_dir>/generated/iter_<N>/``):
 
@@ -12,7 +13,10 @@ Writes into ``out_dir`` (default ``<run_dir>/generated/iter_<N>/``):
   along slerp (or lerp) paths between fixed pairs of latents (toys: the paths drawn over the modes, and
   ``interpolation.npy`` ``[rows, steps, 2]``).
 
-Latents come from a CPU generator seeded with ``seed``: the same seed gives the same images, on any device.
+Latents come from a CPU generator seeded with ``seed``: the same seed gives the same images, on any device;
+``truncation=t`` redraws latent entries beyond ±t (BigGAN's truncation trick). Conditional checkpoints draw the
+classes balanced over the whole request, or ``class=3`` / ``class=[1,7]`` in turn. An ``out_dir`` holding an
+earlier generation's files that this one would not overwrite is refused (nothing is ever deleted).
 """
 
 from __future__ import annotations
