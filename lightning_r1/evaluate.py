@@ -1,14 +1,15 @@
-"""Evaluate a trained checkpoint: FID (KID, IS, precision/recall) of its EMA generator, or mode metrics on 2-D toys.
+"""Evaluate a trained checkpoint: every metric its training logs, of its EMA generator.
 
     python -m lightning_r1.evaluate ckpt_path=outputs/.../checkpoints/last.ckpt
     python -m lightning_r1.evaluate ckpt_path=FILE metrics.num_samples=1000 metrics.kid=true trainer.accelerator=cpu
 
 The models, data and metric settings are rebuilt from the run config saved in the checkpoint, with the values given
-on the command line on top. Image data are scored by the same :class:`~lightning_r1.metrics.FidelityMetrics` the run
-used during training (same latents for the same ``metrics.seed``, same cached real statistics), 2-D mixtures by
-:class:`~lightning_r1.metrics.ModeMetrics`. Writes ``eval.json`` =
-``{"metrics": {...}, "checkpoint": "<path>", "iteration": N}`` into the run directory and prints the metrics.
-A missing or damaged checkpoint, or one without a saved config, is one line and exit code 2.
+on the command line on top. Image data are scored by the run's own metric callback (same latents for the same
+``metrics.seed``): :class:`~lightning_r1.metrics.FidelityMetrics` (FID, KID, IS, precision/recall; same cached real
+statistics) or, for ``metrics=stacked_mnist``, :class:`~lightning_r1.metrics.StackedMNISTModes`; conditional MNIST
+runs add ``val/class_accuracy``; 2-D mixtures are scored by :class:`~lightning_r1.metrics.ModeMetrics`. Writes
+``eval.json`` = ``{"metrics": {...}, "checkpoint": "<path>", "iteration": N}`` into the run directory and prints the
+metrics. A missing or damaged checkpoint, or one without a saved config, is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,16 +17,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
+from lightning_r1.conditional_app import class_callbacks
 from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, build, load_run, run_app, setup_step
-from lightning_r1.metrics import MetricsSetupError, ModeMetrics
+from lightning_r1.from_checkpoint import (
+    TrainedRun,
+    TrainerWithData,
+    build,
+    load_run,
+    quote_paths,
+    run_app,
+    setup_step,
+)
+from lightning_r1.metrics import MetricsSetupError, ModeMetrics, StackedMNISTModes
+from lightning_r1.metrics.class_accuracy import KEY as CLASS_ACCURACY
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +53,25 @@ def given(node: DictConfig | dict | None) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def fidelity_config(run_cfg: DictConfig, overrides: dict[str, Any]) -> DictConfig:
-    """The run's ``metrics`` node (FidelityMetrics' defaults if it had none) with ``overrides`` on top."""
+def metrics_config(run_cfg: DictConfig, overrides: dict[str, Any]) -> DictConfig:
+    """The run's ``metrics`` node (FidelityMetrics' defaults if it had none) with ``overrides`` on top; no
+    ``samples_path`` (evaluate writes eval.json only, never the run's sample files)."""
     saved = run_cfg.get("metrics")
     base = (
         saved
         if isinstance(saved, DictConfig) and "_target_" in saved
         else OmegaConf.create({"_target_": FIDELITY})
     )
-    return OmegaConf.merge(base, overrides)
+    node = OmegaConf.merge(base, overrides)
+    if "samples_path" in node:
+        node.samples_path = None
+    return node
 
 
 def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None) -> dict[str, float]:
-    """Metrics of ``run``'s EMA generator: mode metrics on 2-D mixtures, else FidelityMetrics' values (``{}`` when
-    the data have no feature extractor, e.g. the Dirac-GAN).
+    """Every metric the run's training logs, of its EMA generator: mode metrics on 2-D mixtures; StackedMNIST's modes
+    (``metrics=stacked_mnist``); else FidelityMetrics' values (none when the data have no feature extractor, e.g.
+    the Dirac-GAN); and ``val/class_accuracy`` where the run has it (conditional MNIST runs).
 
     Raises:
         MetricsSetupError: the metric cannot be computed (e.g. Inception weights missing offline).
@@ -74,15 +91,44 @@ def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None
         metric.on_fit_start(view, gan)
         values, _ = metric.compute(gan)
         return values
-    node = fidelity_config(run.cfg, overrides)
+    node = metrics_config(run.cfg, overrides)
     metric = setup_step(lambda: build(node, "metrics"))
-    if metric.feature_extractor == "auto" and getattr(dm, "default_feature_extractor", None) is None:
-        log.warning("evaluate: no feature extractor for dataset %r; no metrics", getattr(dm, "name", dm))
-        return {}
     setup_step(dm.prepare_data)
     setup_step(lambda: dm.setup("fit"))  # FidelityMetrics reads dm.train_dataset (the real images)
+    values = image_metrics(metric, view, gan)
+    for extra in class_metrics(run, node):  # val/class_accuracy (conditional_app.class_callbacks)
+        setup_step(lambda extra=extra: extra.on_fit_start(view, gan))
+        values[CLASS_ACCURACY] = extra.compute(gan)
+    return values
+
+
+def image_metrics(metric: Any, view: TrainerWithData, gan: Any) -> dict[str, float]:
+    """The values of the run's image metric callback (FidelityMetrics or StackedMNISTModes), set up as in training."""
+    if isinstance(metric, StackedMNISTModes):
+        setup_step(lambda: metric.on_fit_start(view, gan))
+        return metric.compute(gan)[0]
+    if (
+        metric.feature_extractor == "auto"
+        and getattr(view.datamodule, "default_feature_extractor", None) is None
+    ):
+        log.warning(
+            "evaluate: no feature extractor for dataset %r; no metrics", getattr(view.datamodule, "name", "")
+        )
+        return {}
     setup_step(lambda: metric.on_fit_start(view, gan))
     return metric.compute(gan) if metric.active else {}
+
+
+def class_metrics(run: TrainedRun, node: DictConfig) -> list[Any]:
+    """The class-accuracy callback the app adds to this run (with the evaluated ``metrics`` settings), if any."""
+    cfg = run.cfg.copy()
+    with open_dict(cfg):
+        cfg.metrics = node
+    callbacks = class_callbacks(cfg, run.datamodule)
+    seed = node.get("seed")
+    for callback in callbacks:
+        callback.seed = callback.seed if seed is None else int(seed)
+    return callbacks
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -114,4 +160,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_paths(sys.argv)  # ckpt_path=…/epoch=3-step=40.ckpt as Lightning names checkpoints
     main()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -73,6 +74,12 @@ def saved_config(state: dict[str, Any], path: Path) -> DictConfig:
         CheckpointError: there is none (a checkpoint written without the app), or it is not a run config.
     """
     text = state.get(CONFIG_KEY)
+    if not isinstance(text, str) and "latent_dim" in (state.get("hyper_parameters") or {}):
+        raise CheckpointError(
+            "ckpt_path: expected a checkpoint with the run config (model, gan, dataset) that rebuilds G and D, "
+            f"got {path}, written through the Python API (trainer.fit(GAN(...))), which holds the weights only; "
+            "rebuild G and D in Python and use GAN.load_from_checkpoint(path, generator=G, discriminator=D).sample(n)"
+        )
     if not isinstance(text, str):
         raise CheckpointError(
             f"ckpt_path: expected a checkpoint written by the app (with its run config under '{CONFIG_KEY}'), "
@@ -137,8 +144,8 @@ def load_run(
         dataset_overrides: values merged over the saved ``dataset`` node (e.g. a moved ``root``).
 
     Raises:
-        CheckpointError: the file is missing or damaged, carries no run config, or its weights do not fit the
-            models that config builds.
+        CheckpointError: the file is missing or damaged, carries no run config, its weights do not fit the
+            models that config builds, or its generator weights are not finite.
         ConfigError: the saved config (with the overrides) does not build, or the device cannot be used.
     """
     if ckpt_path in (None, ""):
@@ -171,6 +178,16 @@ def load_run(
             f"ckpt_path: expected weights of the models its config builds, got {path}, whose weights differ: "
             + "; ".join(problems[:3])
         )
+    nonfinite = [
+        key for key, value in weights.items()
+        if key.startswith(("generator.", "generator_ema.")) and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]  # fmt: skip
+    if nonfinite:
+        raise CheckpointError(
+            f"ckpt_path: expected finite generator weights, got {path}, whose {nonfinite[0]} holds NaN or Inf "
+            "(a diverged run; use an earlier checkpoint)"
+        )
     gan.load_state_dict(weights)
     gan.to(trainer.strategy.root_device).eval()
     datamodule = build(cfg.dataset, "dataset")
@@ -196,6 +213,26 @@ class TrainerWithData:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trainer, name)
+
+
+PATH_KEYS = ("ckpt_path", "out_dir", "out")  # the apps' file and folder arguments
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """``argv`` with the values of :data:`PATH_KEYS` that contain ``=`` quoted for Hydra.
+
+    Lightning names checkpoints ``epoch=3-step=40.ckpt``; Hydra's override grammar rejects an unquoted ``=`` in a
+    value (``mismatched input '='``), so ``ckpt_path=…/epoch=3-step=40.ckpt`` is passed on as
+    ``ckpt_path='…/epoch=3-step=40.ckpt'``. Values already quoted, or holding both quote characters, are left alone.
+    """
+    quoted = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key in PATH_KEYS and "=" in value and value[:1] not in ("'", '"'):
+            mark = next((q for q in ("'", '"') if q not in value), None)
+            arg = arg if mark is None else f"{key}={mark}{value}{mark}"
+        quoted.append(arg)
+    return quoted
 
 
 def setup_step(step: Callable[[], Any]) -> Any:

@@ -13,7 +13,7 @@ Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lig
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import lightning as L
@@ -29,6 +29,7 @@ from lightning_r1.conditioning import (
     balanced_labels,
     check_conditioning,
     check_fit_labels,
+    check_labels,
     draw_fake_labels,
     split_batch,
 )
@@ -40,7 +41,7 @@ from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_g
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
 from lightning_r1.regularizers import Regularizer
-from lightning_r1.regularizers.base import apply_lazy_correction
+from lightning_r1.regularizers.base import apply_lazy_correction, check_non_negative
 from lightning_r1.step_logging import StepMetrics, publish
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -83,7 +84,8 @@ class GAN(L.LightningModule):
             count iterations. Their state is checkpointed by Lightning.
 
     Raises:
-        ValueError: on an unknown loss or update rule, or a non-positive size/count.
+        ValueError: on an unknown loss or update rule, a non-positive size/count, or a negative or non-finite
+            ``ema_half_life_images`` / ``ema_rampup`` / ``diagnostics_every``.
     """
 
     def __init__(
@@ -116,6 +118,19 @@ class GAN(L.LightningModule):
         check_positive_int("d_steps", d_steps)
         if iterations is not None:
             check_positive_int("iterations", iterations)
+        check_non_negative(
+            "ema_half_life_images", ema_half_life_images
+        )  # NaN or -1 would silently freeze the EMA
+        if ema_rampup is not None:
+            check_non_negative("ema_rampup", ema_rampup)
+        if (
+            isinstance(diagnostics_every, bool)
+            or not isinstance(diagnostics_every, int)
+            or diagnostics_every < 0
+        ):
+            raise ValueError(
+                f"Expected `diagnostics_every` to be a non-negative integer, got {diagnostics_every!r}"
+            )
         if update not in UPDATES:
             raise ValueError(f"Expected `update` to be one of {list(UPDATES)}, got {update!r}")
         if update == "simultaneous" and d_steps != 1:
@@ -298,27 +313,51 @@ class GAN(L.LightningModule):
         batch_size: int = 256,
         labels: Tensor | None = None,
         rows: range | None = None,
+        z: Tensor | None = None,
     ) -> Tensor:
-        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device.
+        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device: :meth:`sample_batches`
+        concatenated (the arguments are its)."""
+        return torch.cat(list(self.sample_batches(num_samples, ema, batch_size, labels, rows, z)))
 
-        Conditional: of the classes ``labels`` (``[num_samples]``), class-balanced (0, 1, …, K−1, 0, …) when None.
-        ``rows``: generate only these rows of that call (every batch's latents are still drawn, so they are the
-        same samples); sharded evaluation gives each process its share so (``metrics/sharded.py``).
+    def sample_batches(
+        self,
+        num_samples: int,
+        ema: bool = True,
+        batch_size: int = 256,
+        labels: Tensor | None = None,
+        rows: range | None = None,
+        z: Tensor | None = None,
+    ) -> Iterator[Tensor]:
+        """The samples of one request of ``num_samples``, ``batch_size`` at a time: the one sampling path of grids,
+        metrics and ``generate`` (a caller that consumes the batches as they come holds one batch in memory).
+
+        Conditional: of the classes ``labels`` (``[num_samples]``); when None, class-balanced over the whole
+        request, the i-th sample of class ``i mod K`` (so a chunked request covers every class, whatever
+        ``batch_size``). ``z``: the latents ``[num_samples, latent_dim]`` (default: drawn a batch at a time from
+        the global RNG). ``rows``: generate only these rows of that request (every batch's latents are still
+        drawn, so they are the same samples); sharded evaluation gives each process its share so
+        (``metrics/sharded.py``).
         """
+        check_positive_int("num_samples", num_samples)
+        check_positive_int("batch_size", batch_size)
         if self.num_classes is not None and labels is None:
             labels = balanced_labels(num_samples, self.num_classes)
-        chunks = []
+        if labels is not None and self.num_classes is not None:
+            check_labels(torch.as_tensor(labels), self.num_classes, num_samples)
+        if z is not None and tuple(z.shape) != (num_samples, self.latent_dim):
+            raise ValueError(
+                f"Expected `z` of shape [{num_samples}, {self.latent_dim}], got {tuple(z.shape)}"
+            )
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
-            z = torch.randn(n, self.latent_dim, device=self.device)
+            chunk = torch.randn(n, self.latent_dim, device=self.device) if z is None else z[start : start + n]
             y = None if labels is None else labels[start : start + n]
             if rows is not None:
                 keep = slice(max(rows.start - start, 0), max(min(rows.stop - start, n), 0))
-                z, y = z[keep], None if y is None else y[keep]
-                if z.shape[0] == 0:
+                chunk, y = chunk[keep], None if y is None else y[keep]
+                if chunk.shape[0] == 0:
                     continue
-            chunks.append(self.generate(z, ema=ema, labels=y))
-        return torch.cat(chunks)
+            yield self.generate(chunk, ema=ema, labels=y)
 
     # ---- one training batch: the schedule --------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:

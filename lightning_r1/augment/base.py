@@ -24,6 +24,7 @@ from torch import Tensor
 from lightning_r1.augment.ops import OPS, draw_uniforms
 from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
+from lightning_r1.regularizers.base import require_gan_module
 from lightning_r1.schedules import KINDS, schedule_value
 
 
@@ -135,19 +136,26 @@ class Augment(L.Callback):
         )
 
     # ---- draw and apply ----------------------------------------------------------------------------------------
-    def draw(self, n: int, device: torch.device | str | None = None) -> AugmentDraw:
-        """Random parameters for this rank's ``n`` samples, sliced from one draw for the global batch."""
+    def draw(
+        self, n: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> AugmentDraw:
+        """Random parameters for this rank's ``n`` samples, sliced from one draw for the global batch.
+
+        ``dtype``: of the images they will augment; float64 images get float64 parameters (a float32 draw would
+        round them to ~1e-8 in a 64-true run), any other dtype float32 ones.
+        """
         p = self.p
+        uniforms = torch.float64 if dtype == torch.float64 else torch.float32
         applied, params = {}, {}
         for name in self.ops:
-            coins = draw_uniforms(n, 1 + OPS[name].draws, device)
+            coins = draw_uniforms(n, 1 + OPS[name].draws, device, uniforms)
             applied[name] = coins[:, 0] < p
             params[name] = coins[:, 1:]
         return AugmentDraw(applied, params)
 
     def draw_like(self, x: Tensor | None) -> AugmentDraw | None:
         """A draw for the batch ``x`` (None for no batch)."""
-        return None if x is None else self.draw(x.shape[0], x.device)
+        return None if x is None else self.draw(x.shape[0], x.device, x.dtype)
 
     def apply(self, x: Tensor, draw: AugmentDraw) -> Tensor:
         """``x`` augmented with the parameters of ``draw``; differentiable in ``x``."""
@@ -163,7 +171,7 @@ class Augment(L.Callback):
         """``x`` augmented with a fresh draw."""
         if self.p == 0:
             return x
-        return self.apply(x, self.draw(x.shape[0], x.device))
+        return self.apply(x, self.draw(x.shape[0], x.device, x.dtype))
 
     def observe(self, d_real: Tensor) -> None:
         """Accumulate sign(D(real)) of a D step; every ``interval`` D steps, r_t over the global batch.
@@ -208,6 +216,12 @@ class Augment(L.Callback):
 
     # ---- the training-loop side --------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_gan_module(
+            type(self).__name__,
+            pl_module,
+            "call it on every D input in your training_step (`D(augment(real))`, `D(augment(fake))`; ADA: also "
+            "`augment.observe(D(augment(real)))`), or train lightning_r1.GAN",
+        )
         progress = getattr(pl_module, "progress", None)
         self.progress = progress if isinstance(progress, Progress) else None
 

@@ -112,6 +112,8 @@ OPS: dict[str, Op] = {
 }
 
 
-def draw_uniforms(n: int, count: int, device: torch.device | str | None) -> Tensor:
-    """``[n, count]`` uniforms for this rank, sliced from one draw for the global batch."""
-    return rand_for_rank(n, count, device=device)
+def draw_uniforms(
+    n: int, count: int, device: torch.device | str | None, dtype: torch.dtype | None = None
+) -> Tensor:
+    """``[n, count]`` uniforms (of ``dtype``) for this rank, sliced from one draw for the global batch."""
+    return rand_for_rank(n, count, device=device, dtype=dtype)

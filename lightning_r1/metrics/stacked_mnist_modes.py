@@ -96,7 +96,8 @@ class StackedMNISTModes(ModeMetrics):
     """Evaluates the EMA generator on StackedMNIST every ``every`` iterations and at the end.
 
     Needs a datamodule with ``mode_distribution()`` (``dataset=stacked_mnist``). Generates ``num_samples`` images
-    with fixed latents (``seed``) under a forked RNG, ``batch_size`` at a time, classifies each channel and logs
+    with fixed latents (``seed``) under a forked RNG, ``batch_size`` at a time (one ``sample_batches`` request, so
+    a conditional GAN's labels are class-balanced over all ``num_samples``), classifies each channel and logs
     ``val/modes_covered`` and ``val/reverse_kl``; keeps a ``history``; :meth:`summary` gives the best values.
 
     Args:
@@ -159,10 +160,9 @@ class StackedMNISTModes(ModeMetrics):
         chunks = []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
-            for start in range(0, self.num_samples, self.batch_size):
-                n = min(self.batch_size, self.num_samples - start)
-                images = pl_module.sample(n, ema=True).float()
-                chunks.append(classify_stacked(images, self.classifier, self.batch_size))
+            # one request, consumed batch by batch: conditional labels are balanced over all num_samples
+            for images in pl_module.sample_batches(self.num_samples, ema=True, batch_size=self.batch_size):
+                chunks.append(classify_stacked(images.float(), self.classifier, self.batch_size))
         modes = torch.cat(chunks)
         values = stacked_mode_metrics(modes, self.mode_distribution)
         return {f"val/{k}": float(v) for k, v in values.items()}, modes

@@ -56,7 +56,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("val/precision", True, "improved precision (FidelityMetrics)"),
     Metric("val/recall", True, "improved recall (FidelityMetrics)"),
     Metric("val/kid_std", None, "KID's standard deviation over subsets (FidelityMetrics)"),
-    Metric("train/d_loss", None, "discriminator loss, penalties included (GAN)"),
+    Metric(
+        "train/d_loss",
+        None,
+        "adversarial discriminator loss, without the penalties (each is train/<name>) (GAN)",
+    ),
     Metric("train/g_loss", None, "generator loss (GAN)"),
     Metric("train/d_real", None, "mean D output on real samples (GAN)"),
     Metric("train/d_fake", None, "mean D output on generated samples (GAN)"),

@@ -128,8 +128,10 @@ def build_dcgan(
         width: base channel count of both networks (64 as in the paper; 32 trains MNIST on a CPU).
         num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
             (conditional BatchNorm in G, a projection D); None: the unconditional pair.
-        d_width: D's base channel count when it differs from G's (None: ``width``). D's parameters grow with its
-            width squared, so ``d_width ≈ width / 2`` gives the "D a quarter of G's size" of PacGAN's Table 3.
+        d_width: D's base channel count when it differs from G's (None: ``width``). D's parameters grow about with
+            its width squared, and at one width D has fewer than G, so PacGAN Table 3's "D a quarter of G's size"
+            is not ``width / 2``: at width 32 (32×32 RGB, latent 64) ``d_width=21`` gives D 0.246× G's parameters,
+            ``d_width=16`` only 0.144× (``tests/models/test_models.py``).
 
     Returns:
         ``GANModels(DCGANGenerator, DCGANDiscriminator)`` (their conditional forms with ``num_classes``).

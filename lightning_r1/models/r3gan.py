@@ -16,8 +16,8 @@ PyTorch (no custom CUDA ops):
   a depthwise 4×4 convolution to a vector (the "discriminative basis") and a linear layer to the logit.
 
 Departures from the paper: G ends with ``tanh`` like every image generator here (data in [-1, 1]); there is no
-mixed precision by stage. Class-conditional (``num_classes``): G concatenates a learned class embedding to z (as
-R3GAN), D adds a projection term ``⟨embed(y), φ(x)⟩ / √C`` to its logit (Miyato & Koyama 2018).
+mixed precision by stage. Class-conditional (``num_classes``): G concatenates a learned class embedding to z, D's
+logit is the projection ``⟨φ(x), embed(y)⟩`` (Miyato & Koyama 2018), both as R3GAN's code (brownvc/R3GAN).
 """
 
 from __future__ import annotations
@@ -89,8 +89,13 @@ def bilinear_downsample(x: Tensor) -> Tensor:
 
 
 def bilinear_upsample(x: Tensor) -> Tensor:
-    """Double the resolution by bilinear interpolation."""
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    """Double the resolution with the same triangle filter, zero-padded, as R3GAN's upsampler (upfirdn2d: zeros
+    inserted, then ``[1, 3, 3, 1]/4`` per axis): bilinear interpolation inside, the border pixels ``3/4`` of it
+    (a transposed depthwise convolution; ``F.interpolate`` would replicate the border instead).
+    """
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 4.0
+    kernel = (taps[:, None] * taps[None, :]).expand(x.shape[1], 1, 4, 4)
+    return F.conv_transpose2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
 
 
 def _stage_values(name: str, value: int | list[int], stages: int) -> list[int]:
@@ -211,8 +216,8 @@ class _Down(nn.Module):
 
 
 class R3GANDiscriminator(nn.Module):
-    """``1×1 conv → [blocks, down]… → blocks → depthwise 4×4 → linear`` to one logit (plus a projection term
-    when conditional).
+    """``1×1 conv → [blocks, down]… → blocks → depthwise 4×4 → linear`` to one logit; conditional: the linear maps to
+    ``width`` features φ and the logit is ``⟨φ, embed(y)⟩``, as R3GAN's code (no separate unconditional term).
 
     Args:
         resolution, channels, widths, blocks, cardinality, expansion, num_classes: as for :class:`R3GANGenerator`;
@@ -255,23 +260,33 @@ class R3GANDiscriminator(nn.Module):
         width = widths[-1]
         self.basis = nn.Conv2d(width, width, 4, groups=width, bias=False)  # 4×4 → 1×1, one filter per channel
         _he_init(self.basis)
-        self.logit = nn.Linear(width, 1)
-        _he_init(self.logit)
-        self.embed = None if self.num_classes is None else nn.Embedding(self.num_classes, width)
+        self.embed: nn.Embedding | None = None
+        if self.num_classes is None:
+            self.logit = nn.Linear(width, 1)
+            _he_init(self.logit)
+        else:
+            # R3GAN's conditional D (brownvc/R3GAN, Networks.py): the last linear maps φ to a class-embedding space
+            # of the width, the logit is ⟨φ, embed(y)⟩ alone, and 1/√width is the embedding's initialisation gain
+            # (MSR init of a one-hot linear: std = gain/√fan_in = 1/√(width·K)), not a factor in every forward,
+            # so Adam moves the class term at the rate of every other weight.
+            self.logit = nn.Linear(width, width, bias=False)
+            _he_init(self.logit)
+            self.embed = nn.Embedding(self.num_classes, width)
+            nn.init.normal_(self.embed.weight, 0.0, 1.0 / math.sqrt(width * self.num_classes))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Map images ``[N, C, H, W]`` (and labels ``y: [N]`` when conditional) to logits ``[N]``."""
         h = self.from_image(x)
         for stage in self.stages:
             h = stage(h)
-        features = self.basis(h).flatten(1)  # [N, width]
-        logits = self.logit(features).view(x.shape[0])
-        if self.embed is not None:
-            if y is None:
-                raise ValueError("R3GANDiscriminator(num_classes=...) needs the labels: call it as D(x, y)")
-            # projection (Miyato & Koyama 2018): ⟨embed(y), φ(x)⟩, scaled by 1/√width as R3GAN's conditional D
-            logits = logits + (self.embed(y) * features).sum(1) / math.sqrt(features.shape[1])
-        return logits
+        phi = self.logit(self.basis(h).flatten(1))  # [N, 1], or [N, width] when conditional
+        if self.embed is None:
+            return phi.view(x.shape[0])
+        if y is None:
+            raise ValueError("R3GANDiscriminator(num_classes=...) needs the labels: call it as D(x, y)")
+        return (phi * self.embed(y)).sum(
+            1
+        )  # projection (Miyato & Koyama 2018) as R3GAN's code: ⟨φ(x), embed(y)⟩
 
 
 @spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)

@@ -226,7 +226,13 @@ class Regularizer(L.Callback):
         return self._generate_state_key(name=self.name)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # the one place the iteration is read from: the GAN's counters (a module without them leaves it as set)
+        require_gan_module(
+            self.name.upper(),
+            pl_module,
+            f"call `{type(self).__name__}(...)(D, real, fake)` (or lightning_r1.functional's penalties, e.g. "
+            "`r1_penalty`) in your training_step and add it to the D loss, or train lightning_r1.GAN",
+        )
+        # the one place the iteration is read from: the GAN's counters
         progress = getattr(pl_module, "progress", None)
         self.progress = progress if isinstance(progress, Progress) else None
 
@@ -259,6 +265,22 @@ class Regularizer(L.Callback):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.strength_name}={self.strength}, every={self.every}, schedule={self.schedule})"
+
+
+def require_gan_module(what: str, pl_module: L.LightningModule, remedy: str) -> None:
+    """Raise one line unless ``pl_module`` is a :class:`~lightning_r1.GAN`: only the GAN's training step asks the
+    regularizer and augmentation callbacks for their part, so on any other module they would do nothing, silently.
+
+    Raises:
+        TypeError: naming the module and ``remedy``.
+    """
+    from lightning_r1.gan import GAN  # here, not at the top: gan.py imports this package
+
+    if not isinstance(pl_module, GAN):
+        raise TypeError(
+            f"{what} as a Trainer callback acts only in lightning_r1.GAN's training step; "
+            f"{type(pl_module).__name__} is not a GAN, so it would train without it: {remedy}"
+        )
 
 
 def auto_gamma(real: Tensor) -> float:

@@ -103,7 +103,7 @@ class DiscriminatorPass:
         if draw is not None:
             draw = draw if rows is None else draw.rows(rows)
         elif self.augment is not None:
-            draw = self.augment.draw(x.shape[0], x.device)
+            draw = self.augment.draw(x.shape[0], x.device, x.dtype)
         return logits(self.discriminator, augmented(x, self.augment, draw), *extra)
 
     def sq_norm(self, which: str, create_graph: bool = True) -> Tensor:

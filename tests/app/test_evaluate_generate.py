@@ -241,7 +241,11 @@ def test_bad_checkpoint_is_one_line_and_exit_2(runs: dict[str, Path], tmp_path: 
     cases = [  # (app, checkpoint, what the line says)
         ("evaluate", tmp_path / "missing.ckpt", "(no such file)"),
         ("generate", truncated, "which is not one (truncated or damaged: "),
-        ("evaluate", bare, "which has none"),
+        (
+            "evaluate",
+            bare,
+            "written through the Python API (trainer.fit(GAN(...))), which holds the weights only",
+        ),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("HYDRA_FULL_ERROR", None)

@@ -59,3 +59,20 @@ def test_draw_rows_keeps_each_rows_parameters() -> None:
     rows = torch.tensor([4, 1, 1])
     sub = draw.rows(rows)
     assert torch.equal(sub.params["translation"], draw.params["translation"][rows])
+
+
+def test_a_float64_batch_is_augmented_with_float64_parameters() -> None:
+    """64-true runs: the uniforms are drawn in float64 (they were float32, rounding e.g. the brightness shift to
+    ~1e-8); the shift equals u − ½ of the same float64 draw, computed here."""
+    aug = DiffAugment(ops=["brightness"])
+    x = torch.zeros(4, 1, 2, 2, dtype=torch.float64)
+    torch.manual_seed(3)
+    out = aug(x)
+    torch.manual_seed(3)
+    u = torch.rand(4, 2, dtype=torch.float64)  # [coin, shift] per sample, as draw_uniforms lays them out
+    assert torch.equal(out[:, 0, 0, 0], u[:, 1] - 0.5)
+    assert aug.draw(4, dtype=torch.float64).params["brightness"].dtype == torch.float64
+    assert aug.draw(4, dtype=torch.float32).params["brightness"].dtype == torch.float32
+    assert (
+        aug.draw(4, dtype=torch.bfloat16).params["brightness"].dtype == torch.float32
+    )  # coins stay fine-grained

@@ -168,6 +168,15 @@ def test_a_separate_discriminator_width_changes_only_d(conditional: bool) -> Non
     assert 256 in {m.out_features for m in mlp.generator.modules() if isinstance(m, nn.Linear)}
 
 
+def test_the_documented_d_to_g_parameter_ratios_of_d_width() -> None:
+    """dcgan.py / conf/model/dcgan.yaml: at width 32, d_width=21 is the quarter-size D and width/2 = 16 is not."""
+    ratios = {}
+    for d_width in (16, 21):
+        models = build_dcgan(64, 32, 3, 32, d_width=d_width)
+        ratios[d_width] = _parameter_count(models.discriminator) / _parameter_count(models.generator)
+    assert round(ratios[16], 3) == 0.144 and round(ratios[21], 3) == 0.246
+
+
 def test_dcgan_resolution_error_lists_supported() -> None:
     with pytest.raises(ValueError, match=r"\(32, 64\), got 48"):
         build_dcgan(8, resolution=48)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_r1.models.r3gan import InvertedBottleneck, bilinear_downsample, build_r3gan
+from lightning_r1.models.r3gan import InvertedBottleneck, bilinear_downsample, bilinear_upsample, build_r3gan
 
 
 def test_every_block_starts_as_the_identity() -> None:
@@ -48,6 +48,27 @@ def test_downsampling_is_torchs_antialiased_bilinear_resize_away_from_the_border
     torch.testing.assert_close(ours[..., 1:-1, 1:-1], reference[..., 1:-1, 1:-1])
 
 
+def up_1d(rows: list[float]) -> list[float]:
+    """R3GAN's upsampler along one axis (upfirdn2d: a zero after each sample, filter [1, 3, 3, 1]/4, zero-padded):
+    out[2i] = (3·x[i] + x[i−1]) / 4, out[2i+1] = (3·x[i] + x[i+1]) / 4, with x = 0 outside."""
+    at = lambda i: rows[i] if 0 <= i < len(rows) else 0.0  # noqa: E731
+    return [v for i in range(len(rows)) for v in ((3 * at(i) + at(i - 1)) / 4, (3 * at(i) + at(i + 1)) / 4)]
+
+
+def test_upsampling_zero_pads_the_border_as_r3gans_upfirdn2d() -> None:
+    """The interior is bilinear interpolation; the border is 3/4 of it (F.interpolate replicated it, off by ~1)."""
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64)
+    expected = torch.empty(1, 2, 10, 12, dtype=torch.float64)
+    for c in range(2):
+        wide = [up_1d(row) for row in x[0, c].tolist()]  # along the width, then the height
+        expected[0, c] = torch.tensor(
+            [up_1d(list(col)) for col in zip(*wide, strict=True)], dtype=torch.float64
+        ).T
+    torch.testing.assert_close(bilinear_upsample(x), expected, rtol=1e-12, atol=1e-12)
+    bilinear = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(bilinear_upsample(x)[..., 1:-1, 1:-1], bilinear[..., 1:-1, 1:-1])
+
+
 @pytest.mark.parametrize("resolution, stages", [(16, 3), (32, 4), (64, 5)])
 def test_one_stage_per_resolution_from_4x4(resolution: int, stages: int) -> None:
     G, D = build_r3gan(8, resolution, 3, widths=8, cardinality=2)
@@ -65,19 +86,38 @@ def test_per_stage_widths_run_from_4x4_up_in_g_and_down_in_d() -> None:
     assert len(G.stages[0]) == 2 and len(D.stages[-1]) == 2  # the 4×4 stage's two blocks, in both
 
 
+def test_conditional_d_embedding_has_r3gans_initialisation_gain() -> None:
+    """1/√width is an initialisation gain (MSR init of a one-hot linear, std 1/√(width·K)), not a forward factor:
+    the class term's gradient is φ itself, as for every other weight (it was φ/√width, ~28× slower at width 768)."""
+    torch.manual_seed(0)
+    _, D = build_r3gan(8, 16, 1, widths=64, cardinality=8, num_classes=100)
+    std = float(D.embed.weight.std())
+    assert abs(std - 1 / math.sqrt(64 * 100)) < 0.03 / math.sqrt(64 * 100)  # 6,400 draws: ±1.8 % is 2σ
+    x, y = torch.randn(2, 1, 16, 16), torch.tensor([3, 7])
+    D(x, y).sum().backward()
+    h = D.from_image(x)
+    for stage in D.stages:
+        h = stage(h)
+    phi = D.logit(D.basis(h).flatten(1)).detach()
+    torch.testing.assert_close(D.embed.weight.grad[[3, 7]], phi)  # ∂logit/∂embed(y) = φ, no 1/√width
+
+
 def test_conditional_forms_use_the_labels() -> None:
     torch.manual_seed(0)
     G, D = build_r3gan(8, 16, 1, widths=8, cardinality=2, num_classes=5)
     z, x = torch.randn(3, 8), torch.randn(3, 1, 16, 16)
     y0, y1 = torch.zeros(3, dtype=torch.int64), torch.ones(3, dtype=torch.int64)
     assert G(z, y0).shape == (3, 1, 16, 16) and not torch.equal(G(z, y0), G(z, y1))
-    # the projection: D(x, y1) − D(x, y0) = ⟨e1 − e0, φ(x)⟩ / √width exactly
+    # R3GAN's code (Networks.py): logit = ⟨W·basis(h), embed(y)⟩ alone, with W: width → width and no bias
     h = D.from_image(x)
     for stage in D.stages:
         h = stage(h)
-    phi = D.basis(h).flatten(1)
-    expected = phi @ (D.embed.weight[1] - D.embed.weight[0]) / math.sqrt(8)
-    torch.testing.assert_close(D(x, y1) - D(x, y0), expected)
+    features = F.conv2d(h, D.basis.weight, groups=8).flatten(1).double()  # the depthwise 4×4, written out
+    phi = features @ D.logit.weight.double().T
+    for y in (y0, y1, torch.tensor([4, 2, 0])):
+        expected = (phi * D.embed.weight.double()[y]).sum(1)
+        torch.testing.assert_close(D(x, y).double(), expected, rtol=1e-5, atol=1e-6)
+    assert D.logit.bias is None and D.logit.weight.shape == (8, 8)
     with pytest.raises(ValueError, match=r"needs the labels"):
         D(x)
 

@@ -4,6 +4,7 @@ lazy-regularization correction on top of them, the logged keys, and a resume acr
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from pathlib import Path
 
@@ -41,11 +42,12 @@ class SeenByTheSteps(L.Callback):
         )
 
 
-def fit(callbacks: list, iterations: int, d_steps: int = 1) -> SeenByTheSteps:
+def fit(callbacks: list, iterations: int, d_steps: int = 1, beta1: float = 0.0) -> SeenByTheSteps:
     L.seed_everything(0)
     models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
+    adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(beta1, 0.99))
     gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0, iterations=iterations,
-              d_steps=d_steps)  # fmt: skip
+              d_steps=d_steps, optimizer_g=adam, optimizer_d=adam)  # fmt: skip
     seen = SeenByTheSteps()
     trainer = L.Trainer(accelerator="cpu", callbacks=[*callbacks, seen], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
@@ -60,14 +62,14 @@ def test_values_follow_the_generator_iteration_not_the_optimizer_step() -> None:
         beta2={"kind": "linear", "start": 0.5, "end": 1.0, "length": 5},  # 0.5 + 0.1 i, then 1
         ema_half_life_images={"kind": "linear", "start": 0, "end": 1000, "length": 4},  # 250 i, then 1000
     )
-    rows = fit([schedules], iterations=6, d_steps=2)
+    rows = fit([schedules], iterations=6, d_steps=2, beta1=0.5)
     assert len(rows.rows) == 12  # two D steps per iteration: both see the iteration's values
     for step, row in enumerate(rows.rows):
         i = step // 2
         assert row["lr_g"] == pytest.approx(1e-3 * (1 - i / 10))
         assert row["lr_d"] == pytest.approx(5e-4)
         assert row["betas_g"][1] == pytest.approx(min(0.5 + 0.1 * i, 1.0)) == row["betas_d"][1]
-        assert row["betas_g"][0] == 0.0  # beta1 untouched
+        assert row["betas_g"][0] == row["betas_d"][0] == 0.5  # beta1 untouched (not 0: a change would show)
         assert row["half_life"] == pytest.approx(min(250 * i, 1000))
 
 
@@ -78,13 +80,17 @@ def test_lazy_correction_applies_to_the_scheduled_values() -> None:
         lr_d={"kind": "linear", "start": 1e-3, "end": 0.0, "length": 10},
         beta2={"kind": "linear", "start": 0.5, "end": 1.0, "length": 5},
     )
-    rows = fit([R1(gamma=1.0, every=4, lazy_correction=True), schedules], iterations=4)
+    # β1 = 0.5, not 0: with β1 = 0 a missing or doubled correction of β1 (0^(4/5) = 0^(16/25) = 0) would pass
+    rows = fit([R1(gamma=1.0, every=4, lazy_correction=True), schedules], iterations=4, beta1=0.5)
     for i, row in enumerate(rows.rows):
         assert row["lr_g"] == pytest.approx(1e-3 * (1 - i / 10))
         assert row["lr_d"] == pytest.approx(1e-3 * (1 - i / 10) * 4 / 5)
         assert row["betas_g"][1] == pytest.approx(0.5 + 0.1 * i)
         assert row["betas_d"][1] == pytest.approx((0.5 + 0.1 * i) ** 0.8)
-        assert row["betas_d"][0] == 0.0  # 0^(4/5), corrected once by the GAN
+        assert row["betas_g"][0] == 0.5  # G's optimizer is never corrected
+        assert row["betas_d"][0] == pytest.approx(
+            0.5**0.8, rel=1e-12
+        )  # corrected once by the GAN, not per step
 
 
 def test_a_beta2_schedule_needs_adam(tmp_path: Path) -> None:

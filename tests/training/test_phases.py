@@ -15,6 +15,7 @@ from lightning_r1 import GAN, R1
 from lightning_r1.app import build_gan
 from lightning_r1.data import Ring8DataModule
 from lightning_r1.losses import get_loss
+from lightning_r1.metrics.vocabulary import METRICS
 from lightning_r1.models.dirac import build_dirac
 from lightning_r1.models.mlp import build_mlp
 from lightning_r1.phases import discriminator_loss, generator_loss
@@ -32,6 +33,9 @@ def test_discriminator_phase_is_adversarial_plus_k_times_each_due_penalty() -> N
     adversarial = math.log(2) + math.log1p(math.exp(2.0 * 0.5))
     assert phase.loss.item() == pytest.approx(adversarial + 4 * 0.4 / 2 * 2.0**2)
     assert phase.terms["train/r1"].item() == pytest.approx(0.4 / 2 * 2.0**2)  # logged without the lazy weight
+    # train/d_loss is the adversarial loss alone, as its description says (it said "penalties included")
+    assert phase.terms["train/d_loss"].item() == pytest.approx(adversarial)
+    assert "without the penalties" in next(m for m in METRICS if m.key == "train/d_loss").description
     assert not any(t.requires_grad for t in phase.terms.values())
     assert phase.grad_norms == pytest.approx({"train/grad_norm_real": 4.0, "train/grad_norm_fake": 4.0})
 
