@@ -77,6 +77,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def logging_step(state: dict[str, Any]) -> int:
+    """The logger step a checkpoint was written at (Lightning's count of batches that stepped): the rows of
+    ``metrics.csv`` up to it belong to the history the checkpoint continues."""
+    loop = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+    return int(loop.get("_batches_that_stepped", state.get("global_step", 0)))
+
+
 # ---- is the checkpoint one of this set-up? ---------------------------------------------------------------------
 def setup_of(cfg: DictConfig | dict) -> dict[str, str]:
     """What a checkpoint must share with the run that resumes it: model, data, latent size, regularizer set."""

@@ -59,6 +59,13 @@ def send_sigint(out: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def send_sigint_twice(out: torch.Tensor) -> torch.Tensor:
+    """Two real Ctrl+C in a row: the first asks for a stop, the second stops at once (mid-iteration)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGINT)
+    return out
+
+
 def raise_keyboard_interrupt(out: torch.Tensor) -> torch.Tensor:
     """A KeyboardInterrupt in the middle of an iteration (what a second Ctrl+C, or one outside training, does)."""
     raise KeyboardInterrupt

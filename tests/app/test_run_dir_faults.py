@@ -1,0 +1,170 @@
+"""Run-directory faults, each through the real CLI (``python train.py`` in a subprocess): a resume in place (what a
+SLURM requeue does), a new run in a used folder, two runs at once in one folder, SIGTERM, ``ckpt_path=last`` with
+no checkpoint. The table of docs/faults.md ("Run directories, resume and signals") points here."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, TOY, compose_config
+from lightning_r1.app import train
+
+TRAIN_PY = str(REPO_ROOT / "train.py")
+QUIET = ["trainer.enable_progress_bar=false"]
+# Every row of metrics.csv, mode metrics every 2 iterations (their best values go into summary.json).
+LOGGED = [*TOY, "trainer.log_every_n_steps=1", "gan.diagnostics_every=1", "samples_every=2", "metrics=modes",
+          "metrics.every=2", "metrics.num_samples=200"]  # fmt: skip
+
+
+def cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRAIN_PY, *args, *QUIET], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "WANDB_MODE": "offline"})  # fmt: skip
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, TRAIN_PY, *args, *QUIET], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "training did not get going"
+        time.sleep(0.05)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---- 26.1: a resume in place keeps and continues the run's history --------------------------------------------
+@pytest.mark.slow  # 80 s on 2 busy cores: three runs, two with offline wandb
+def test_resume_in_place_continues_metrics_wandb_samples_and_best_values(tmp_path: Path) -> None:
+    """A run stopped after iteration 5 whose newest periodic checkpoint is iteration 3 (what a requeue after a
+    kill finds), resumed in its own folder to 8: metrics.csv is byte for byte the uninterrupted run's (the rows up
+    to the checkpoint kept, those logged after it dropped and logged again), wandb goes on in the same run."""
+    reference = tmp_path / "reference"
+    train(compose_config([*LOGGED, "iterations=8"], reference))
+    run = tmp_path / "run"
+    first = cli([*LOGGED, "iterations=5", "checkpoint_every=3", "logger=[csv,wandb]", f"hydra.run.dir={run}"],
+                tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    iterations_before = [float(r["iteration"]) for r in csv.DictReader((run / "metrics.csv").open())]
+    assert max(iterations_before) == 5
+    resumed = cli([*LOGGED, "iterations=8", "logger=[csv,wandb]", f"hydra.run.dir={run}",
+                   f"ckpt_path={run / 'checkpoints' / 'iter_3.ckpt'}"], tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # was: only the rows logged after the resume (Lightning's CSV writer deletes the file)
+    assert (run / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
+    # every grid kept: those of the resumed run, and iteration 5's of the stopped one (the only one it wrote
+    # after the checkpoint, which the resumed run does not draw: its grids fall on even iterations)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        f"iter_00000{i}.png" for i in (2, 4, 5, 6, 8)
+    ]
+    summary, expected = (json.loads((d / "summary.json").read_text()) for d in (run, reference))
+    assert summary["status"] == "completed" and summary["iterations"] == 8
+    assert summary["best"] == expected["best"]  # over the whole history: found before the resume
+    assert all(best["iteration"] < 3 for best in summary["best"].values())
+    wandb_runs = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(wandb_runs) == 2 and len({p.name.rsplit("-", 1)[1] for p in wandb_runs}) == 1  # one run id
+    assert list(wandb_runs[1].glob("*.wandb"))
+
+
+# ---- 26.2: a new run in a used folder is refused ------------------------------------------------------------------
+@pytest.mark.slow  # three processes (~20 s of CPU)
+def test_a_new_run_in_a_used_folder_is_refused_and_default_and_sweep_folders_still_work(
+    tmp_path: Path,
+) -> None:
+    done = cli([*TOY, "iterations=2", "metrics=none"], tmp_path)  # the default outputs/<date>/<time>
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = tmp_path.glob("outputs/*/*")
+    last, summary = run / "checkpoints" / "last.ckpt", run / "summary.json"
+    before = {p: sha256(p) for p in (last, summary, run / "config.yaml", run / "metrics.csv")}
+    again = cli([*TOY, "iterations=3", "metrics=none", f"hydra.run.dir={run}"], tmp_path)
+    assert again.returncode == 2, again.stderr[-3000:]
+    assert last_line(again) == (
+        f"lightning_r1: error: run_dir: expected a new folder, got {run}, which holds an earlier run "
+        f"(checkpoints/last.ckpt); give this run a new folder (hydra.run.dir=...), or resume that run with "
+        f"ckpt_path={last}"
+    )
+    assert "Traceback" not in again.stderr
+    assert {p: sha256(p) for p in before} == before  # nothing of the earlier run touched
+    sweep = cli(["-m", *TOY, "iterations=2", "metrics=none", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                tmp_path)  # fmt: skip
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    for job in ("0", "1"):
+        assert json.loads((tmp_path / "sweep" / job / "summary.json").read_text())["status"] == "completed"
+
+
+# ---- 26.3: two runs at once in one folder ----------------------------------------------------------------------------
+@pytest.mark.slow  # three processes (~20 s of CPU)
+def test_a_second_run_in_a_folder_in_use_stops_and_a_killed_runs_lock_does_not_block(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [*TOY, "metrics=none", "samples_every=5", "checkpoint_every=5", f"hydra.run.dir={run}"]
+    first = start([*args, "iterations=100000"], tmp_path)
+    try:
+        wait_for(run / "checkpoints" / "iter_5.ckpt", first)
+        second = cli([*args, "iterations=7", f"ckpt_path={run / 'checkpoints' / 'iter_5.ckpt'}"], tmp_path)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert last_line(second) == (
+            f"lightning_r1: error: run_dir: expected a folder no other run is using, got {run}, where process "
+            f"{first.pid} is training now; wait for it to end, or give this run a new folder (hydra.run.dir=...)"
+        )
+        assert first.poll() is None  # the first run trains on
+        first.send_signal(signal.SIGKILL)  # a stale lock: its process is gone
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+    periodic = max((run / "checkpoints").glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))
+    k = int(periodic.stem.split("_")[1])
+    resumed = cli([*args, f"iterations={k + 2}", f"ckpt_path={periodic}"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "summary.json").read_text())["iterations"] == k + 2
+
+
+# ---- 26.9: SIGTERM saves, exits 143 and says so ---------------------------------------------------------------------
+def test_sigterm_exits_143_and_the_summary_says_a_signal_stopped_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = start(
+        [*TOY, "metrics=none", "iterations=100000", "samples_every=5", f"hydra.run.dir={run}"], tmp_path
+    )
+    wait_for(run / "samples" / "iter_000005.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]  # was 0
+    summary = json.loads((run / "summary.json").read_text())
+    iteration = summary["iterations"]
+    assert summary["status"] == "stopped"
+    assert summary["error"] == (
+        f"stopped by signal SIGTERM at iteration {iteration}; resume with ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    )
+
+
+# ---- 26.12: ckpt_path=last without a checkpoint ----------------------------------------------------------------------
+def test_ckpt_path_last_without_a_checkpoint_is_one_line_exit_2(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = cli([*TOY, "iterations=2", "metrics=none", "ckpt_path=last", f"hydra.run.dir={run}"], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]  # was: trained from scratch after a warning
+    assert last_line(result) == (
+        "lightning_r1: error: ckpt_path: expected a checkpoint to resume, got last, and this run directory has "
+        f"none ({run / 'checkpoints' / 'last.ckpt'} does not exist); give the checkpoint's path, or leave "
+        "ckpt_path out to start a new run"
+    )
+    assert not (run / "checkpoints").exists()
