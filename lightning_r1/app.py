@@ -42,7 +42,14 @@ from lightning_r1.errors import (
 from lightning_r1.gan import GAN
 from lightning_r1.loggers import RunCSVLogger
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
-from lightning_r1.resume import SaveRunConfig, check_resumable, logging_step
+from lightning_r1.resume import (
+    ApplyOptimizerSettings,
+    SaveRunConfig,
+    check_resumable,
+    config_to_resume,
+    load_checkpoint,
+    logging_step,
+)
 
 log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
@@ -277,6 +284,11 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path, check_folder: bool = Tr
 def _train_in(
     run_dir: Path, cfg: DictConfig, ckpt_path: str | None, started: TrainingStarted
 ) -> float | None:
+    state, changes = None, {}
+    if ckpt_path is not None and ckpt_path not in LIGHTNING_CKPT_NAMES:
+        state = load_checkpoint(ckpt_path)  # a damaged file: one line, not a traceback
+        overrides = job_overrides() if HydraConfig.initialized() else None
+        cfg, changes = config_to_resume(ckpt_path, state, cfg, overrides)
     L.seed_everything(cfg.seed, workers=True)
     for group in ("regularizer", "logger"):
         group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
@@ -295,14 +307,16 @@ def _train_in(
         iterations=cfg.iterations,
     )
     continue_from_step = None
-    if ckpt_path is not None and ckpt_path not in LIGHTNING_CKPT_NAMES:
-        # a damaged file or another set-up: one line, not a traceback
-        state = check_resumable(ckpt_path, cfg, gan)
+    callbacks = build_callbacks(cfg, run_dir, datamodule, started)
+    if state is not None and ckpt_path is not None:
+        check_resumable(ckpt_path, cfg, gan, state)  # another set-up: one line naming what differs
         if rd.run_dir_of(ckpt_path).resolve() == run_dir.resolve():  # resumed in place: its history goes on
             continue_from_step = logging_step(state)
+        if any(key.startswith("optim.") for key in changes):
+            callbacks.append(ApplyOptimizerSettings())  # the restored optimizers take this run's values
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=build_callbacks(cfg, run_dir, datamodule, started),
+        callbacks=callbacks,
         logger=build_loggers(cfg, run_dir, continue_from_step),
         default_root_dir=run_dir,
     )
