@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,39 @@ def save_checkpoint_atomically(
     """``trainer.save_checkpoint`` into ``<path>.tmp``, then ``os.replace`` onto ``path``.
 
     A crash, ``kill -9`` or second Ctrl+C while the bytes are written leaves the previous ``path`` intact (and at
-    worst a stray ``.tmp``); the rename is atomic within one file system.
+    worst a stray ``.tmp``); the rename is atomic within one file system. A write that fails (a full disk) removes
+    its partial ``.tmp``, so the space it took is free again for ``summary.json``.
+
+    Raises:
+        OSError: ``ENOSPC`` naming the folder, when the disk is full (torch reports it as a failed write).
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(tmp, weights_only=weights_only)
+    try:
+        trainer.save_checkpoint(tmp, weights_only=weights_only)
+    except (OSError, RuntimeError) as err:
+        full = disk_full(tmp.parent, err)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise OSError(
+                errno.ENOSPC, f"No space left on device: {path.parent} while writing {path.name} (the partial "
+                "file was removed; the earlier checkpoints are intact)"
+            ) from err  # fmt: skip
+        raise
     if trainer.is_global_zero:
         os.replace(tmp, path)
     trainer.strategy.barrier()
+
+
+def disk_full(folder: Path, err: BaseException, min_free: int = 1 << 20) -> bool:
+    """Whether ``err`` of a write into ``folder`` means its disk is full: ``ENOSPC``, or torch's "file write
+    failed" with less than ``min_free`` bytes left there."""
+    if getattr(err, "errno", None) == errno.ENOSPC:
+        return True
+    try:
+        return "write failed" in str(err) and shutil.disk_usage(folder).free < min_free
+    except OSError:
+        return False
 
 
 class IterationCheckpoint(ModelCheckpoint):

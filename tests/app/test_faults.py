@@ -29,6 +29,7 @@ from helpers.fault_helpers import (
     raise_keyboard_interrupt,
     send_sigint,
     send_sigint_twice,
+    tmpfs,
 )
 from lightning_r1 import GAN
 from lightning_r1.app import train
@@ -250,21 +251,6 @@ def test_unwritable_run_dir_and_cache_dir_are_one_line_before_training(make_cfg,
         train(cfg)
     assert is_bad_input(e.value)
     assert not (Path(cfg.run_dir) / "checkpoints").exists()
-
-
-@contextlib.contextmanager
-def tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
-    """A real tmpfs mounted at ``mount_point`` (skips the test where mounting is not permitted)."""
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 @pytest.mark.parametrize("options, reason", [("size=32k", "No space left on device"), ("ro", "Read-only file system")],

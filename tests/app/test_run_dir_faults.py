@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from conftest import REPO_ROOT, TOY, compose_config
+from helpers.fault_helpers import tmpfs
 from lightning_r1.app import train
+from lightning_r1.callbacks.run_summary import write_json_atomically
+from lightning_r1.errors import CheckpointError
 
 TRAIN_PY = str(REPO_ROOT / "train.py")
 QUIET = ["trainer.enable_progress_bar=false"]
@@ -168,3 +174,89 @@ def test_ckpt_path_last_without_a_checkpoint_is_one_line_exit_2(tmp_path: Path) 
         "ckpt_path out to start a new run"
     )
     assert not (run / "checkpoints").exists()
+
+
+# ---- 26.7, 26.8, issue 28: a resume starts from the checkpoint's config; what changes is listed, applied or refused --
+@pytest.mark.slow  # three processes (~20 s of CPU)
+def test_ckpt_path_alone_resumes_the_same_setup_and_a_changed_lr_is_listed_and_used(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = cli([*TOY, "metrics=none", "iterations=4", f"hydra.run.dir={run}"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = run / "checkpoints" / "last.ckpt"
+    # no TOY settings: the checkpoint's (ring8, MLP, latent 8) are the base; was: refused as another set-up
+    resumed = cli(["iterations=6", "optim.lr=1e-5", f"ckpt_path={last}", f"hydra.run.dir={run}"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    notes = [line for line in (resumed.stdout + resumed.stderr).splitlines() if "changed settings" in line]
+    assert len(notes) == 1 and notes[0].endswith(
+        f"resuming {last} with changed settings (applied): iterations 4 -> 6, optim.lr 0.0002 -> 1e-05, "
+        "optim.g.lr 0.0002 -> 1e-05, optim.d.lr 0.0002 -> 1e-05"
+    )
+    config = OmegaConf.load(run / "config.yaml")
+    assert config.dataset._target_.endswith("Ring8DataModule") and config.gan.latent_dim == 8
+    state = torch.load(last, weights_only=True)
+    assert state["lightning_r1"]["iteration"] == 6
+    # the value config.yaml records is the one the optimizers used (was: the checkpoint's 2e-4 kept)
+    trained_with = [group["lr"] for opt in state["optimizer_states"] for group in opt["param_groups"]]
+    assert trained_with == [config.optim.g.lr, config.optim.d.lr] == [1e-5, 1e-5]
+    sgd = cli(["iterations=8", "optim=sgd", f"ckpt_path={last}", f"hydra.run.dir={run}"], tmp_path)
+    assert sgd.returncode == 2, sgd.stderr[-3000:]  # was: KeyError 'momentum' at the first step, exit 1
+    assert last_line(sgd) == (
+        f"lightning_r1: error: ckpt_path: expected a checkpoint of this run's set-up, got {last}, written by "
+        "another one: optimizers Adam (G), Adam (D) there, SGD (G), SGD (D) here"
+    )
+
+
+def test_a_resume_with_another_seed_is_refused(tmp_path: Path) -> None:
+    """The resumed run continues the checkpoint's random streams, so ``seed`` cannot take a new value."""
+    run = tmp_path / "run"
+    train(compose_config([*TOY, "metrics=none", "iterations=2"], run))
+    last = run / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError) as info:
+        train(compose_config([*TOY, "metrics=none", "iterations=4", "seed=1", f"ckpt_path={last}"], run))
+    assert str(info.value) == (
+        "seed: expected the checkpoint's value 0 when resuming (a resume continues the checkpoint's random "
+        "streams), got 1; start a new run (without ckpt_path) for seed=1"
+    )
+    assert torch.load(last, weights_only=True)["lightning_r1"]["iteration"] == 2  # nothing trained
+
+
+# ---- 26.4: a disk that fills up in the middle of a run ----------------------------------------------------------------
+def test_a_disk_that_fills_mid_run_fails_the_run_removes_the_partial_checkpoint_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """A real 1 MiB tmpfs, a 72 KiB checkpoint every iteration: the disk fills after a few of them."""
+    with tmpfs(tmp_path / "mnt", "size=1m") as mnt:
+        run = mnt / "run"
+        args = [*TOY, "metrics=none", "iterations=100000", "samples_every=0", "checkpoint_every=1"]
+        result = cli([*args, f"hydra.run.dir={run}"], tmp_path)
+        assert result.returncode == 1, result.stderr[-3000:]
+        summary = json.loads((run / "summary.json").read_text())  # was: a 0-byte file
+        assert summary["status"] == "failed"
+        assert re.fullmatch(
+            rf"OSError: \[Errno 28\] No space left on device: {re.escape(str(run / 'checkpoints'))} while writing "
+            r"(iter_\d+|last)\.ckpt \(the partial file was removed; the earlier checkpoints are intact\)",
+            summary["error"],
+        )
+        assert not list(run.rglob("*.tmp"))  # was: a partial .tmp checkpoint filling the disk
+        periodic = sorted((run / "checkpoints").glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))
+        assert len(periodic) >= 2
+        for path in periodic:  # every checkpoint on disk is whole
+            assert torch.load(path, weights_only=True)["lightning_r1"]["iteration"] == int(
+                path.stem.split("_")[1]
+            )
+
+
+def test_a_summary_that_does_not_fit_leaves_the_previous_one_whole(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "mnt", "size=64k") as mnt:
+        summary = mnt / "summary.json"
+        write_json_atomically(summary, {"status": "completed", "iterations": 6})
+        before = summary.read_bytes()
+        filler = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(OSError, match="No space left on device"):  # fill the disk up
+            while True:
+                os.write(filler, b"\0" * 4096)
+        os.close(filler)
+        with pytest.raises(OSError, match="No space left on device"):
+            write_json_atomically(summary, {"status": "failed", "error": "x" * 100_000})
+        assert summary.read_bytes() == before  # was: truncated to 0 bytes by write_text
+        assert sorted(p.name for p in mnt.iterdir()) == ["filler", "summary.json"]
