@@ -27,7 +27,7 @@ from lightning_r1.callbacks import (
     RunSummary,
     SampleGrid,
 )
-from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
+from lightning_r1.callbacks.iteration_checkpoint import DirectCheckpointIO, save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
 from lightning_r1.conditional_app import class_callbacks, configure_classes
@@ -314,8 +314,11 @@ def _train_in(
             continue_from_step = logging_step(state)
         if any(key.startswith("optim.") for key in changes):
             callbacks.append(ApplyOptimizerSettings())  # the restored optimizers take this run's values
+    # checkpoints are written in the run directory, not staged in $TMPDIR (unless trainer.plugins says otherwise)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [DirectCheckpointIO()]}
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        **plugins,
         callbacks=callbacks,
         logger=build_loggers(cfg, run_dir, continue_from_step),
         default_root_dir=run_dir,

@@ -1,4 +1,5 @@
-"""IterationCheckpoint: Lightning's ModelCheckpoint, every N generator updates, written atomically."""
+"""IterationCheckpoint: Lightning's ModelCheckpoint, every N generator updates, written atomically in the run
+directory (never staged in ``$TMPDIR``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
@@ -43,6 +46,28 @@ def save_checkpoint_atomically(
     if trainer.is_global_zero:
         os.replace(tmp, path)
     trainer.strategy.barrier()
+
+
+class DirectCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing a local file straight to its path.
+
+    Lightning writes each file through an fsspec transaction, which stages it in ``$TMPDIR`` and moves it: a small
+    ``/tmp`` then fails the run with "No space left on device" naming neither folder. The app's writers
+    (:func:`save_checkpoint_atomically`) already write ``NAME.tmp`` beside the checkpoint and rename it, so
+    nothing is lost by writing in place. Remote paths (``s3://``) go through Lightning's own writer.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        protocol = get_filesystem(path).protocol  # "file", or ("file", "local")
+        if storage_options is not None or "file" not in (
+            protocol if isinstance(protocol, tuple) else (protocol,)
+        ):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint, path)
+        return None
 
 
 def disk_full(folder: Path, err: BaseException, min_free: int = 1 << 20) -> bool:

@@ -260,3 +260,24 @@ def test_a_summary_that_does_not_fit_leaves_the_previous_one_whole(tmp_path: Pat
             write_json_atomically(summary, {"status": "failed", "error": "x" * 100_000})
         assert summary.read_bytes() == before  # was: truncated to 0 bytes by write_text
         assert sorted(p.name for p in mnt.iterdir()) == ["filler", "summary.json"]
+
+
+# ---- 26.17: a small $TMPDIR ------------------------------------------------------------------------------------------
+def test_checkpoints_are_written_in_the_run_directory_not_staged_in_a_small_tmpdir(tmp_path: Path) -> None:
+    """A real 32 KiB tmpfs as ``$TMPDIR``, smaller than one 72 KiB toy checkpoint (was: ``No space left on
+    device`` at the first checkpoint, naming neither folder: Lightning wrote each file in ``$TMPDIR`` first)."""
+    with tmpfs(tmp_path / "small_tmp", "size=32k") as small_tmp:
+        run = tmp_path / "run"
+        result = subprocess.run(
+            [sys.executable, TRAIN_PY, *TOY, "metrics=none", "iterations=4", "checkpoint_every=2",
+             f"hydra.run.dir={run}", *QUIET],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "TMPDIR": str(small_tmp)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert list(small_tmp.iterdir()) == []
+    for name in ("iter_2.ckpt", "iter_4.ckpt", "last.ckpt"):
+        assert torch.load(run / "checkpoints" / name, weights_only=True)["lightning_r1"]["iteration"] in (
+            2,
+            4,
+        )
