@@ -66,17 +66,20 @@ class DirectCheckpointIO(TorchCheckpointIO):
         ):
             return super().save_checkpoint(checkpoint, path, storage_options)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, path)
+        with open(
+            path, "wb"
+        ) as file:  # closed however the write ends, so a removed partial file frees its space
+            torch.save(checkpoint, file)
         return None
 
 
 def disk_full(folder: Path, err: BaseException, min_free: int = 1 << 20) -> bool:
-    """Whether ``err`` of a write into ``folder`` means its disk is full: ``ENOSPC``, or torch's "file write
-    failed" with less than ``min_free`` bytes left there."""
+    """Whether ``err`` of a write into ``folder`` means its disk is full: ``ENOSPC``, or a failed write (torch
+    reports ``file write failed`` or an ``iostream error``) with less than ``min_free`` bytes left there."""
     if getattr(err, "errno", None) == errno.ENOSPC:
         return True
     try:
-        return "write failed" in str(err) and shutil.disk_usage(folder).free < min_free
+        return shutil.disk_usage(folder).free < min_free
     except OSError:
         return False
 
