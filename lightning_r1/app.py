@@ -224,6 +224,8 @@ def train(cfg: DictConfig) -> float | None:
         ValueError: on a bad top-level value, before any training step (``ConfigError`` where the app checks).
         CheckpointError: ``ckpt_path`` missing, unreadable or of another set-up.
         KeyError: when ``cfg.objective`` names a metric the run never logged.
+        RunDirInUse: the run directory holds an earlier run, or another process trains in it (bad input).
+        SystemExit: code 143 after SIGTERM (the checkpoint saved, ``summary.json`` says ``stopped``).
     """
     started = TrainingStarted()
     try:
