@@ -251,7 +251,10 @@ def followers(cfg: DictConfig, paths: list[str]) -> set[str]:
             inner = leaves(resolved(node), path) if isinstance(node, DictConfig) else {path: None}
             for leaf in inner:
                 OmegaConf.update(probe, leaf, f"<probe {leaf}>", merge=False)
-    after = leaves(resolved(probe))
+    try:
+        after = leaves(resolved(probe))
+    except Exception:  # a resolver that cannot take a marker: only the named settings themselves change
+        return set()
     return {leaf for leaf, value in before.items() if after.get(leaf) != value}
 
 
