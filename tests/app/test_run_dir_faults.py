@@ -37,6 +37,13 @@ def cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complete
                           timeout=timeout, env={**os.environ, "WANDB_MODE": "offline"})  # fmt: skip
 
 
+def wandb_records(run_file: Path) -> list[dict]:
+    """The records of a ``.wandb`` file, decoded by wandb itself (as in tests/app/test_loggers.py)."""
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_file)],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, TRAIN_PY, *args, *QUIET], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -86,9 +93,13 @@ def test_resume_in_place_continues_metrics_wandb_samples_and_best_values(tmp_pat
     assert summary["status"] == "completed" and summary["iterations"] == 8
     assert summary["best"] == expected["best"]  # over the whole history: found before the resume
     assert all(best["iteration"] < 3 for best in summary["best"].values())
-    wandb_runs = sorted((run / "wandb").glob("offline-run-*"))
-    assert len(wandb_runs) == 2 and len({p.name.rsplit("-", 1)[1] for p in wandb_runs}) == 1  # one run id
-    assert list(wandb_runs[1].glob("*.wandb"))
+    wandb_runs = sorted((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(wandb_runs) == 2
+    records = [wandb_records(path) for path in wandb_runs]
+    run_ids = {r["run"]["run_id"] for rs in records for r in rs if r["type"] == "run"}
+    assert len(run_ids) == 1  # the resumed run logs into the same wandb run (was: a new one)
+    logged = [r["history"]["item"].get("iteration") for r in records[1] if r["type"] == "history"]
+    assert max(i for i in logged if i is not None) == 8
 
 
 # ---- 26.2: a new run in a used folder is refused ------------------------------------------------------------------
