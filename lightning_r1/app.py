@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
@@ -23,17 +27,34 @@ from lightning_r1.callbacks import (
     RunSummary,
     SampleGrid,
 )
-from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
+from lightning_r1.callbacks.iteration_checkpoint import DirectCheckpointIO, save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
 from lightning_r1.conditional_app import class_callbacks, configure_classes
-from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
+from lightning_r1.errors import (
+    SETUP_ERRORS,
+    CheckpointError,
+    ConfigError,
+    check_writable_dir,
+    mark_bad_input,
+    one_line,
+)
 from lightning_r1.gan import GAN
+from lightning_r1.loggers import RunCSVLogger
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
-from lightning_r1.resume import SaveRunConfig, check_resumable
+from lightning_r1.resume import (
+    ApplyOptimizerSettings,
+    SaveRunConfig,
+    check_resumable,
+    config_to_resume,
+    load_checkpoint,
+    logging_step,
+)
 
 log = logging.getLogger(__name__)
-LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
+LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
+# 143: the shell's code for "ended by SIGTERM" (Lightning's own exit is 0)
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -96,12 +117,21 @@ def cfg_choice(cfg: DictConfig, group: str) -> str:
         return "?"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+def build_loggers(cfg: DictConfig, run_dir: Path, continue_from_step: int | None = None) -> list[Logger]:
+    """The ``logger`` group's loggers, and a :class:`RunCSVLogger` when none writes a CSV history.
+
+    ``continue_from_step``: the logging step of the checkpoint this run resumes in its own directory; the loggers
+    that can (``metrics.csv``, wandb) continue that run's history instead of starting a new one.
+    """
     loggers = [build(member, f"logger.{name}") for name, member in group_members(cfg, "logger").items()]
     if not any(
         isinstance(lg, CSVLogger) for lg in loggers
     ):  # the run directory always keeps its scalar history
-        loggers.append(CSVLogger(save_dir=run_dir, name="", version=""))
+        loggers.append(RunCSVLogger(save_dir=run_dir, name="", version=""))
+    if continue_from_step is not None:
+        for logger in loggers:
+            if hasattr(logger, "continue_history"):
+                logger.continue_history(continue_from_step)
     return loggers
 
 
@@ -194,23 +224,74 @@ def train(cfg: DictConfig) -> float | None:
         ValueError: on a bad top-level value, before any training step (``ConfigError`` where the app checks).
         CheckpointError: ``ckpt_path`` missing, unreadable or of another set-up.
         KeyError: when ``cfg.objective`` names a metric the run never logged.
+        RunDirInUse: the run directory holds an earlier run, or another process trains in it (bad input).
+        SystemExit: code 143 after SIGTERM (the checkpoint saved, ``summary.json`` says ``stopped``).
     """
     started = TrainingStarted()
     try:
         return _train(cfg, started)
+    except SIGTERMException as stop:  # saved and recorded by the callbacks; schedulers and `&&` see the code
+        raise SystemExit(SIGTERM_EXIT_CODE) from stop
     except (*SETUP_ERRORS, MetricsSetupError) as err:
         if not started.started:
             mark_bad_input(err)
             summary = Path(str(cfg.get("run_dir", ""))) / rd.SUMMARY
-            if cfg.get("run_dir") and summary.parent.is_dir() and not summary.exists():
+            ours = not isinstance(err, rd.RunDirInUse)  # never write into another run's folder
+            if ours and cfg.get("run_dir") and summary.parent.is_dir() and not summary.exists():
                 write_failed_summary(summary, f"{type(err).__name__}: {one_line(err)}", job_overrides())
         raise
 
 
 def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     check_config(cfg)
-    L.seed_everything(cfg.seed, workers=True)
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
+    rank_zero = rank_zero_only.rank == 0  # DDP's other processes share rank 0's folder
+    with rd.locked(run_dir) if rank_zero else contextlib.nullcontext():
+        ckpt_path = checkpoint_to_resume(cfg, run_dir, check_folder=rank_zero)
+        return _train_in(run_dir, cfg, ckpt_path, started)
+
+
+def checkpoint_to_resume(cfg: DictConfig, run_dir: Path, check_folder: bool = True) -> str | None:
+    """``ckpt_path`` as given, with ``last`` read as this run directory's ``checkpoints/last.ckpt``.
+
+    With ``check_folder``, a run that does not resume from a checkpoint of ``run_dir`` itself must not reuse a
+    folder that holds an earlier run (its checkpoints would be overwritten and the two runs' files mixed).
+
+    Raises:
+        CheckpointError: ``ckpt_path=last`` and this run directory has no last checkpoint.
+        RunDirInUse: a new run in the folder of an earlier one.
+    """
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is not None and str(ckpt) == "last":
+        ckpt = rd.last_checkpoint(run_dir)
+        if not ckpt.is_file():
+            raise CheckpointError(
+                f"ckpt_path: expected a checkpoint to resume, got last, and this run directory has none ({ckpt} "
+                "does not exist); give the checkpoint's path, or leave ckpt_path out to start a new run"
+            )
+    in_place = ckpt is not None and (
+        str(ckpt) in LIGHTNING_CKPT_NAMES or rd.run_dir_of(ckpt).resolve() == run_dir.resolve()
+    )
+    earlier = rd.earlier_run(run_dir) if check_folder and not in_place else None
+    if earlier is not None:
+        resume = run_dir / earlier if earlier.endswith(".ckpt") else None
+        raise rd.RunDirInUse(
+            f"run_dir: expected a new folder, got {run_dir}, which holds an earlier run ({earlier}); give this run "
+            "a new folder (hydra.run.dir=...)"
+            + (f", or resume that run with ckpt_path={resume}" if resume else "")
+        )
+    return None if ckpt is None else str(ckpt)
+
+
+def _train_in(
+    run_dir: Path, cfg: DictConfig, ckpt_path: str | None, started: TrainingStarted
+) -> float | None:
+    state, changes = None, {}
+    if ckpt_path is not None and ckpt_path not in LIGHTNING_CKPT_NAMES:
+        state = load_checkpoint(ckpt_path)  # a damaged file: one line, not a traceback
+        overrides = job_overrides() if HydraConfig.initialized() else None
+        cfg, changes = config_to_resume(ckpt_path, state, cfg, overrides)
+    L.seed_everything(cfg.seed, workers=True)
     for group in ("regularizer", "logger"):
         group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
@@ -227,19 +308,26 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
         optimizer_d=build(cfg.optim.d, "optim.d"),
         iterations=cfg.iterations,
     )
-    if cfg.get("ckpt_path") and str(cfg.ckpt_path) not in LIGHTNING_CKPT_NAMES:
-        check_resumable(
-            cfg.ckpt_path, cfg, gan
-        )  # a damaged file or another set-up: one line, not a traceback
+    continue_from_step = None
+    callbacks = build_callbacks(cfg, run_dir, datamodule, started)
+    if state is not None and ckpt_path is not None:
+        check_resumable(ckpt_path, cfg, gan, state)  # another set-up: one line naming what differs
+        if rd.run_dir_of(ckpt_path).resolve() == run_dir.resolve():  # resumed in place: its history goes on
+            continue_from_step = logging_step(state)
+        if any(key.startswith("optim.") for key in changes):
+            callbacks.append(ApplyOptimizerSettings())  # the restored optimizers take this run's values
+    # checkpoints are written in the run directory, not staged in $TMPDIR (unless trainer.plugins says otherwise)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [DirectCheckpointIO()]}
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=build_callbacks(cfg, run_dir, datamodule, started),
-        logger=build_loggers(cfg, run_dir),
+        **plugins,
+        callbacks=callbacks,
+        logger=build_loggers(cfg, run_dir, continue_from_step),
         default_root_dir=run_dir,
     )
     for logger in trainer.loggers:  # the whole resolved config, for dashboards and reports
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(gan, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
     # the full state (optimizers, regularizers, RNG), so the run can be resumed from it
     save_checkpoint_atomically(trainer, rd.last_checkpoint(run_dir), weights_only=False)
     log.info("run directory: %s", run_dir)

@@ -16,6 +16,8 @@ EXPECTED_WARNINGS = (
     (r"Experiment logs directory .* exists and is not empty", "the run directory holds config.yaml before the CSV"
      " logger starts"),
     (r".*isinstance\(treespec, LeafSpec\).*", "raised inside Lightning 2.6 on torch >= 2.10, not by user code"),
+    (r"Checkpoint directory .* exists and is not empty", "a resume in place finds its own checkpoints (a new run"
+     " is refused a folder holding checkpoints: lightning_r1.run_dir.earlier_run)"),
 )  # fmt: skip
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"
 ADVERTISEMENTS = ("💡 Tip:",)  # Lightning's logger advertisement, printed at every Trainer construction

@@ -1,12 +1,14 @@
-"""Experiment loggers built from Hydra configs: Weights & Biases runs named, grouped and tagged by the sweep.
+"""Experiment loggers built from Hydra configs: the run's ``metrics.csv`` (kept across a resume in place) and Weights &
+Biases runs named, grouped and tagged by the sweep.
 
 ``lightning_r1/conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
-in ``<run_dir>/metrics.csv`` (the app always adds a CSVLogger), so reports never depend on a service.
+in ``<run_dir>/metrics.csv`` (the app always adds a :class:`RunCSVLogger`), so reports never depend on a service.
 """
 
 from __future__ import annotations
 
 import configparser
+import csv
 import logging
 import netrc
 import os
@@ -19,7 +21,8 @@ from urllib.parse import urlsplit
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
 
@@ -31,6 +34,68 @@ INIT_TIMEOUT_S = (
     20.0  # wandb.init's own limit (wandb's default: 90 s, after which the run dies with CommError)
 )
 FINISH_TIMEOUT_S = 120.0  # how long the end of a run waits for uploads (wandb's default: forever)
+
+
+# ---- metrics.csv ------------------------------------------------------------------------------------------------
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSVLogger that, when the run resumes in its own directory, keeps the history it wrote before.
+
+    Lightning's writer deletes an existing ``metrics.csv`` when it starts. After :meth:`continue_history`
+    (called by the app when ``ckpt_path`` is a checkpoint of this run directory) the rows up to the checkpoint's
+    logging step are kept and the new rows continue them; rows logged after that checkpoint (by the run that was
+    killed or stopped later) are dropped, since the resumed run logs those steps again. A new run starts an empty
+    file, as Lightning does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_through_step: int | None = None
+
+    def continue_history(self, step: int) -> None:
+        """Keep the rows of ``metrics.csv`` whose ``step`` is at most ``step`` (the resumed checkpoint's logging
+        step); call before the logger writes."""
+        self._keep_through_step = step
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None and self._keep_through_step is not None and rank_zero_only.rank == 0:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = KeepingExperimentWriter(self.log_dir, self._keep_through_step)
+        return super().experiment
+
+
+class KeepingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer that starts from the rows of an existing ``metrics.csv`` up to ``keep_through_step``."""
+
+    def __init__(self, log_dir: str, keep_through_step: int) -> None:
+        self.keep_through_step = keep_through_step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # Lightning deletes the file here
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        kept = [row for row in rows if logged_step(row) <= self.keep_through_step]
+        tmp = self.metrics_file_path + ".tmp"
+        with self._fs.open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, self.metrics_file_path)  # the old history stays whole until the new one is complete
+        self.metrics_keys = header  # new keys extend it (Lightning rewrites the file when keys appear)
+        if len(kept) < len(rows):
+            log.info("metrics.csv: kept %d rows up to step %d; dropped %d rows logged after that checkpoint",
+                     len(kept), self.keep_through_step, len(rows) - len(kept))  # fmt: skip
+
+
+def logged_step(row: dict[str, str]) -> float:
+    """A ``metrics.csv`` row's ``step`` (rows without one sort last)."""
+    try:
+        return float(row.get("step") or "inf")
+    except ValueError:
+        return float("inf")
 
 
 class FinishingWandbLogger(WandbLogger):
@@ -69,11 +134,26 @@ class FinishingWandbLogger(WandbLogger):
             )
         return run
 
+    def continue_history(self, step: int) -> None:
+        """Log into the wandb run this run directory already has (its newest ``wandb/*run-*-ID`` folder), as wandb's
+        ``resume="allow"`` does; call before the run starts. Steps up to ``step`` are the resumed checkpoint's."""
+        previous = previous_wandb_run_id(Path(self._wandb_init.get("dir") or "."))
+        if previous is not None and self._experiment is None and self._wandb_init.get("id") is None:
+            self._wandb_init |= {"id": previous, "resume": "allow"}
+            self._id = previous
+            log.info("wandb: continuing run %s of this run directory from step %d", previous, step)
+
     @rank_zero_only
     def finalize(self, status: str) -> None:
         super().finalize(status)
         if self._experiment is not None and hasattr(self._experiment, "finish"):
             self._experiment.finish(exit_code=0 if status in ("success", "finished") else 1)
+
+
+def previous_wandb_run_id(save_dir: Path) -> str | None:
+    """The id of the newest wandb run under ``save_dir/wandb`` (folders ``run-DATE_TIME-ID`` / ``offline-run-...``)."""
+    runs = sorted(save_dir.glob("wandb/*run-*-*"), key=lambda p: p.name.removeprefix("offline-"))
+    return runs[-1].name.rsplit("-", 1)[1] if runs else None
 
 
 def wandb_logger(

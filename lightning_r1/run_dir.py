@@ -15,13 +15,28 @@
       eval.json             ``python -m lightning_r1.evaluate`` on one of its checkpoints
       generated/iter_N/     ``python -m lightning_r1.generate`` on one of its checkpoints
       .hydra/overrides.yaml Hydra's record of the command-line overrides
+      .lock                 held (``flock``) by the run training in this folder; holds its process id
 
 A report (:mod:`lightning_r1.report`) reads only these files, never a logger's service.
+
+One folder holds one run: a new run refuses a folder that already holds a trained run (:func:`earlier_run`) unless it
+resumes from that folder's own checkpoint, and a second run cannot train in a folder while the first one does
+(:func:`locked`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
+
+from lightning_r1.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKPOINTS",
@@ -31,6 +46,7 @@ __all__ = [
     "GENERATED",
     "HYDRA_OVERRIDES",
     "LAST_CHECKPOINT",
+    "LOCK",
     "LOG",
     "METRICS",
     "MODE_SAMPLES",
@@ -39,9 +55,12 @@ __all__ = [
     "STACKED_MODES",
     "SUMMARY",
     "TRAJECTORY",
+    "RunDirInUse",
     "checkpoint_filename",
+    "earlier_run",
     "generated_dir",
     "last_checkpoint",
+    "locked",
     "run_dir_of",
     "sample_grid",
     "sample_grids",
@@ -61,6 +80,7 @@ STACKED_MODES = "stacked_modes.npy"
 EVAL = "eval.json"
 GENERATED = "generated"
 HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+LOCK = ".lock"
 
 CHECKPOINT_FILENAME = "iter_{iteration:.0f}"
 """ModelCheckpoint's ``filename`` template of the periodic checkpoints: ``iter_<N>.ckpt``."""
@@ -99,3 +119,61 @@ def run_dir_of(checkpoint: str | Path) -> Path:
 def generated_dir(run_dir: str | Path, tag: str) -> Path:
     """``<run_dir>/generated/<tag>``: where ``lightning_r1.generate`` writes by default."""
     return Path(run_dir) / GENERATED / tag
+
+
+# ---- one run per folder --------------------------------------------------------------------------------------------
+class RunDirInUse(ConfigError):
+    """The run directory belongs to another run (one training now, or one that trained there before)."""
+
+
+def earlier_run(run_dir: str | Path) -> str | None:
+    """What shows that ``run_dir`` already holds a trained run (its checkpoints, or a summary of iterations done);
+    ``None`` for a new folder, or one whose only run stopped before training (bad input: summary at iteration 0)."""
+    run_dir = Path(run_dir)
+    checkpoints = sorted(p.name for p in (run_dir / CHECKPOINTS).glob("*.ckpt"))
+    if checkpoints:
+        return f"{CHECKPOINTS}/{checkpoints[-1] if LAST_CHECKPOINT not in checkpoints else LAST_CHECKPOINT}"
+    summary = run_dir / SUMMARY
+    if not summary.exists():
+        return None
+    try:
+        iterations = json.loads(summary.read_text()).get("iterations", 1)
+    except (OSError, ValueError, AttributeError):  # unreadable: count it as a run's
+        iterations = 1
+    return SUMMARY if iterations else None
+
+
+@contextlib.contextmanager
+def locked(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``<run_dir>/.lock`` (``fcntl.flock``, exclusive) while the block runs.
+
+    The operating system releases the lock when the process ends, however it ends (``kill -9`` included), so a
+    killed run never blocks its folder. On a file system without ``flock`` the run goes on unlocked (a warning).
+
+    Raises:
+        RunDirInUse: another process holds the lock (the line names the folder and that process).
+    """
+    path = Path(run_dir) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RunDirInUse(
+            f"run_dir: expected a folder no other run is using, got {Path(run_dir)}, where process {holder} is "
+            "training now; wait for it to end, or give this run a new folder (hydra.run.dir=...)"
+        ) from None
+    except OSError as err:  # e.g. ENOLCK on some network file systems
+        log.warning("run_dir: cannot lock %s (%s); two runs started in this folder would not be stopped",
+                    path, err.strerror)  # fmt: skip
+        os.close(fd)
+        yield
+        return
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,14 +1,19 @@
-"""IterationCheckpoint: Lightning's ModelCheckpoint, every N generator updates, written atomically."""
+"""IterationCheckpoint: Lightning's ModelCheckpoint, every N generator updates, written atomically in the run
+directory (never staged in ``$TMPDIR``)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
@@ -19,14 +24,64 @@ def save_checkpoint_atomically(
     """``trainer.save_checkpoint`` into ``<path>.tmp``, then ``os.replace`` onto ``path``.
 
     A crash, ``kill -9`` or second Ctrl+C while the bytes are written leaves the previous ``path`` intact (and at
-    worst a stray ``.tmp``); the rename is atomic within one file system.
+    worst a stray ``.tmp``); the rename is atomic within one file system. A write that fails (a full disk) removes
+    its partial ``.tmp``, so the space it took is free again for ``summary.json``.
+
+    Raises:
+        OSError: ``ENOSPC`` naming the folder, when the disk is full (torch reports it as a failed write).
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(tmp, weights_only=weights_only)
+    try:
+        trainer.save_checkpoint(tmp, weights_only=weights_only)
+    except (OSError, RuntimeError) as err:
+        full = disk_full(tmp.parent, err)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise OSError(
+                errno.ENOSPC, f"No space left on device: {path.parent} while writing {path.name} (the partial "
+                "file was removed; the earlier checkpoints are intact)"
+            ) from err  # fmt: skip
+        raise
     if trainer.is_global_zero:
         os.replace(tmp, path)
     trainer.strategy.barrier()
+
+
+class DirectCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing a local file straight to its path.
+
+    Lightning writes each file through an fsspec transaction, which stages it in ``$TMPDIR`` and moves it: a small
+    ``/tmp`` then fails the run with "No space left on device" naming neither folder. The app's writers
+    (:func:`save_checkpoint_atomically`) already write ``NAME.tmp`` beside the checkpoint and rename it, so
+    nothing is lost by writing in place. Remote paths (``s3://``) go through Lightning's own writer.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        protocol = get_filesystem(path).protocol  # "file", or ("file", "local")
+        if storage_options is not None or "file" not in (
+            protocol if isinstance(protocol, tuple) else (protocol,)
+        ):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(
+            path, "wb"
+        ) as file:  # closed however the write ends, so a removed partial file frees its space
+            torch.save(checkpoint, file)
+        return None
+
+
+def disk_full(folder: Path, err: BaseException, min_free: int = 1 << 20) -> bool:
+    """Whether ``err`` of a write into ``folder`` means its disk is full: ``ENOSPC``, or a failed write (torch
+    reports ``file write failed`` or an ``iostream error``) with less than ``min_free`` bytes left there."""
+    if getattr(err, "errno", None) == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < min_free
+    except OSError:
+        return False
 
 
 class IterationCheckpoint(ModelCheckpoint):

@@ -42,13 +42,20 @@ class PreemptionCheckpoint(L.Callback):
         self.stop_requested = False
         self._in_iteration = False
         self._started = False
+        self._installed = False
         self._previous_handler: Any = None
 
     # ---- Ctrl+C: ask for a stop at the next iteration boundary -----------------------------------------------
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = True
-        if threading.current_thread() is threading.main_thread():
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.SIG_IGN:  # Ctrl+C is ignored here (nohup, a background job): keep it so
+            return
+        self._previous_handler = previous
+        signal.signal(signal.SIGINT, self._on_sigint)
+        self._installed = True
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested:  # second Ctrl+C: stop now
@@ -59,9 +66,13 @@ class PreemptionCheckpoint(L.Callback):
                     "without saving)", self.path)  # fmt: skip
 
     def _restore_handler(self) -> None:
-        if self._previous_handler is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._previous_handler)
-            self._previous_handler = None
+        """The SIGINT handler that was there before training (a user's own, or Python's), set again.
+
+        Runs again in ``on_exception``: Lightning ignores SIGINT while it handles a ``KeyboardInterrupt``.
+        """
+        if self._installed and threading.current_thread() is threading.main_thread():
+            previous = self._previous_handler
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
         self._in_iteration = True
@@ -73,12 +84,14 @@ class PreemptionCheckpoint(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore_handler()
+        self._installed = False
 
     # ---- save on interruption --------------------------------------------------------------------------------
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         self._restore_handler()
+        self._installed = False
         if not isinstance(exception, SIGTERMException | KeyboardInterrupt) or not self._started:
             return
         iteration = getattr(pl_module, "iteration", 0)

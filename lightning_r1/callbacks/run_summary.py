@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ class RunSummary(L.Callback):
 
     Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
     final value of every logged scalar), ``best`` (from metric callbacks exposing ``summary()``), ``overrides``,
-    ``status``; a failed run also ``error``, one line (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``).
+    ``status`` (``completed``, ``failed``, or ``stopped`` by SIGTERM); a failed or stopped run also ``error``, one line
+    (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``, ``stopped by signal SIGTERM at iteration 40; resume
+    with ckpt_path=...``). The file is replaced atomically: a reader (or a full disk) never finds it half written.
 
     Args:
         path: the JSON file to write.
@@ -42,7 +45,9 @@ class RunSummary(L.Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self.write(trainer, pl_module, status="failed", error=failure_reason(exception, pl_module))
+        status = "stopped" if isinstance(exception, SIGTERMException) else "failed"
+        saved = next((cb.saved for cb in trainer.callbacks if getattr(cb, "saved", None) is not None), None)
+        self.write(trainer, pl_module, status=status, error=failure_reason(exception, pl_module, saved))
 
     def write(
         self, trainer: L.Trainer, pl_module: L.LightningModule, status: str, **extra: Any
@@ -62,17 +67,33 @@ class RunSummary(L.Callback):
         for cb in trainer.callbacks:  # metric callbacks (FID, toy-mode metrics) report their best values
             if cb is not self and hasattr(cb, "summary"):
                 summary["best"].update(cb.summary().get("best", {}))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(summary, indent=2, default=str))
+        write_json_atomically(self.path, summary)
         return summary
 
 
-def failure_reason(exception: BaseException, pl_module: L.LightningModule | None = None) -> str:
-    """One line for ``summary.json``'s ``error``: the exception type and the first line of its message."""
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """``path`` replaced by ``data`` as JSON in one step (written to ``<path>.tmp``, then renamed): the previous file
+    stays whole when the write fails (a full disk), and the partial ``.tmp`` is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def failure_reason(
+    exception: BaseException, pl_module: L.LightningModule | None = None, saved: Path | None = None
+) -> str:
+    """One line for ``summary.json``'s ``error``: the exception type and the first line of its message; for a
+    signal, which one, the iteration and (``saved``: the checkpoint written on the way out) how to resume."""
     if isinstance(exception, SIGTERMException | KeyboardInterrupt):
-        how = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl+C (KeyboardInterrupt)"
         where = f" at iteration {int(getattr(pl_module, 'iteration', 0))}" if pl_module is not None else ""
-        return f"interrupted by {how}{where}"
+        resume = f"; resume with ckpt_path={saved}" if saved is not None else ""
+        if isinstance(exception, SIGTERMException):
+            return f"stopped by signal SIGTERM{where}{resume}"
+        return f"interrupted by Ctrl+C (KeyboardInterrupt){where}"
     return f"{type(exception).__name__}: {one_line(exception)}"
 
 
@@ -81,7 +102,7 @@ def write_failed_summary(path: str | Path, error: str, overrides: list[str] | No
     summary = {"iterations": 0, "wall_time_s": 0.0, "regularizers": [], "metrics": {}, "best": {},
                "overrides": list(overrides or []), "status": "failed", "error": error}  # fmt: skip
     try:
-        Path(path).write_text(json.dumps(summary, indent=2))
+        write_json_atomically(Path(path), summary)
     except OSError:  # an unwritable run directory is itself the error being reported
         pass
 

@@ -23,7 +23,14 @@ import torch
 from PIL import Image
 
 from conftest import REPO_ROOT, TOY, compose_config
-from helpers.fault_helpers import FaultyD, nan_output, raise_keyboard_interrupt, send_sigint
+from helpers.fault_helpers import (
+    FaultyD,
+    nan_output,
+    raise_keyboard_interrupt,
+    send_sigint,
+    send_sigint_twice,
+    tmpfs,
+)
 from lightning_r1 import GAN
 from lightning_r1.app import train
 from lightning_r1.callbacks import IterationCheckpoint, PreemptionCheckpoint, RunSummary
@@ -246,21 +253,6 @@ def test_unwritable_run_dir_and_cache_dir_are_one_line_before_training(make_cfg,
     assert not (Path(cfg.run_dir) / "checkpoints").exists()
 
 
-@contextlib.contextmanager
-def tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
-    """A real tmpfs mounted at ``mount_point`` (skips the test where mounting is not permitted)."""
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
-
-
 @pytest.mark.parametrize("options, reason", [("size=32k", "No space left on device"), ("ro", "Read-only file system")],
                          ids=["full", "read_only"])  # fmt: skip
 def test_full_or_read_only_run_dir_is_one_line_before_training(
@@ -391,6 +383,7 @@ def test_interrupt_mid_iteration_keeps_the_previous_checkpoint(tmp_path: Path, c
     trainer.save_checkpoint(last)
     before = hashlib.sha256(last.read_bytes()).hexdigest()
     gan = toy_gan(d_at=4, kind="g_step", action=raise_keyboard_interrupt)  # D stepped, G and EMA not yet
+    handler = signal.getsignal(signal.SIGINT)
     with caplog.at_level(logging.WARNING), pytest.raises(SystemExit):
         toy_trainer(tmp_path, [PreemptionCheckpoint(last)]).fit(
             gan, datamodule=Ring8DataModule(batch_size=16)
@@ -400,4 +393,39 @@ def test_interrupt_mid_iteration_keeps_the_previous_checkpoint(tmp_path: Path, c
         f"in the middle of iteration 4: no checkpoint written (its state is half updated); kept {last}"
         in caplog.text
     )
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl+C works again afterwards
+    # Ctrl+C does what it did before (was: `is signal.default_int_handler`, false where SIGINT starts ignored)
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+# ---- 26.20: the user's SIGINT handler is theirs again, and an ignored SIGINT stays ignored -------------------------
+@contextlib.contextmanager
+def sigint_handler(handler) -> Iterator[None]:
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_gives_back_the_users_own_handler(tmp_path: Path) -> None:
+    def users_handler(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    gan = toy_gan(d_at=3, kind="g_step", action=send_sigint_twice)  # two real SIGINTs during iteration 3
+    with sigint_handler(users_handler):
+        with pytest.raises(SystemExit):
+            toy_trainer(tmp_path, [PreemptionCheckpoint(tmp_path / "last.ckpt")]).fit(
+                gan, datamodule=Ring8DataModule(batch_size=16)
+            )
+        assert signal.getsignal(signal.SIGINT) is users_handler  # was: SIG_IGN, left by Lightning's handler
+
+
+def test_where_sigint_starts_ignored_ctrl_c_stays_ignored(tmp_path: Path) -> None:
+    """As under ``nohup`` or in a background job: a SIGINT during training neither stops nor saves."""
+    gan = toy_gan(d_at=3, kind="g_step", action=send_sigint, iterations=6)
+    with sigint_handler(signal.SIG_IGN):
+        toy_trainer(tmp_path, [PreemptionCheckpoint(tmp_path / "last.ckpt")]).fit(
+            gan, datamodule=Ring8DataModule(batch_size=16)
+        )  # was: stopped at iteration 3 (SystemExit)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert gan.iteration == 6 and not (tmp_path / "last.ckpt").exists()

@@ -3,11 +3,15 @@ subprocesses: ``PYTHONPATH=tests python train.py +callbacks.crash._target_=helpe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from torch import nn
 
@@ -59,6 +63,28 @@ def send_sigint(out: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def send_sigint_twice(out: torch.Tensor) -> torch.Tensor:
+    """Two real Ctrl+C in a row: the first asks for a stop, the second stops at once (mid-iteration)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGINT)
+    return out
+
+
 def raise_keyboard_interrupt(out: torch.Tensor) -> torch.Tensor:
     """A KeyboardInterrupt in the middle of an iteration (what a second Ctrl+C, or one outside training, does)."""
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted at ``mount_point`` (skips the test where mounting is not permitted)."""
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
