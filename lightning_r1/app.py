@@ -25,8 +25,8 @@ from lightning_r1.callbacks import (
 )
 from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
-from lightning_r1.checks import check_positive_int
 from lightning_r1.conditional_app import class_callbacks, configure_classes
+from lightning_r1.config_schema import validate_config
 from lightning_r1.errors import SETUP_ERRORS, ConfigError, check_writable_dir, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
@@ -34,12 +34,6 @@ from lightning_r1.resume import SaveRunConfig, check_resumable
 
 log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Top-level knobs checked before anything is built (one-line errors naming the field)."""
-    for key in ("iterations", "batch_size"):
-        check_positive_int(key, cfg.get(key))
 
 
 def build(node: Any, key: str) -> Any:
@@ -208,7 +202,7 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
-    check_config(cfg)
+    validate_config(cfg)  # before seeding and building: its error is the only line the run prints
     L.seed_everything(cfg.seed, workers=True)
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
     for group in ("regularizer", "logger"):
