@@ -203,7 +203,7 @@ def train(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     validate_config(cfg)  # before seeding and building: its error is the only line the run prints
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # no "Seed set" line before an error
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
     for group in ("regularizer", "logger"):
         group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
