@@ -24,6 +24,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
+from lightning_r1.checks import check_positive_int
 from lightning_r1.errors import ConfigError, bad_input
 
 # Optional[...] rather than ``X | None``: OmegaConf reads these annotations at runtime on Python 3.10.
@@ -122,7 +123,7 @@ class RunSchema:
 
 TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 SEED_MAX = 2**32 - 1  # NumPy's seed range, which seed_everything passes the seed to
-POSITIVE = ("iterations", "batch_size", "gan.latent_dim", "gan.d_steps", "gan.finite_check_every")
+POSITIVE = ("iterations", "batch_size", "gan.finite_check_every")  # the GAN checks its other counts itself
 NON_NEGATIVE = ("samples_every", "checkpoint_every", "gan.diagnostics_every")  # 0: never (only at the end)
 
 
@@ -209,8 +210,8 @@ def check_values(typed: DictConfig, cfg: DictConfig) -> None:
     """
     for key in POSITIVE:
         value = OmegaConf.select(typed, key)
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            raise bad_input(key, "a positive integer", repr(value))
+        if value is not None:
+            check_positive_int(key, value)
     for key in NON_NEGATIVE:
         value = OmegaConf.select(typed, key)
         if value is not None and value < 0:
