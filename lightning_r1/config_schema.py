@@ -82,7 +82,6 @@ class TrainerSchema:
     enable_checkpointing: bool = MISSING
     sync_batchnorm: bool = MISSING
     use_distributed_sampler: bool = MISSING
-    deterministic: Optional[bool] = None
     gradient_clip_val: Optional[float] = None
 
 
