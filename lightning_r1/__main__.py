@@ -26,14 +26,12 @@ from omegaconf import DictConfig
 
 from lightning_r1.app import train
 from lightning_r1.console import quiet_known_notices
-from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input
+from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input, one_line
 
-MAX_FAILED_EXIT_CODE = (
-    125  # exit statuses above 125 mean "not executable", "not found" or a signal in a shell
-)
-SWEEP_JOBS: dict[
-    str, str | None
-] = {}  # this process's sweep jobs: run directory → why it failed (None: it did not)
+# exit statuses above 125 mean "not executable", "not found" or a signal in a shell
+MAX_FAILED_EXIT_CODE = 125
+# this process's sweep jobs: run directory → why it failed (None: it did not)
+SWEEP_JOBS: dict[str, str | None] = {}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -43,8 +41,8 @@ def run(cfg: DictConfig) -> float | None:
         with quiet_known_notices():
             value = train(cfg)
     except Exception as err:
-        one_line = is_bad_input(err) or isinstance(err, NonFiniteLossError)
-        full = not one_line or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        short = is_bad_input(err) or isinstance(err, NonFiniteLossError)
+        full = not short or os.environ.get("HYDRA_FULL_ERROR") == "1"
         if not in_sweep:
             if full:
                 raise
@@ -53,12 +51,8 @@ def run(cfg: DictConfig) -> float | None:
         # a sweep goes on: this job's summary.json says why it failed; a sweeper gets NaN (optuna: a failed trial)
         if full:
             traceback.print_exc()
-        print(
-            f"lightning_r1: error: {err}" if one_line else f"lightning_r1: job failed: {err}", file=sys.stderr
-        )
-        SWEEP_JOBS[str(cfg.run_dir)] = (
-            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        )
+        print(f"lightning_r1: {'error' if short else 'job failed'}: {err}", file=sys.stderr)
+        SWEEP_JOBS[str(cfg.run_dir)] = one_line(err)
         return math.nan if cfg.get("objective") else None
     if in_sweep:
         SWEEP_JOBS[str(cfg.run_dir)] = None
