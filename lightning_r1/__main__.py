@@ -7,33 +7,67 @@ configs").
 Bad input (a negative gamma, a missing image folder, a damaged checkpoint, ...: anything found before the first
 training step) ends the run with one line on stderr and exit code 2, a NaN loss with one line and exit code 1; set
 HYDRA_FULL_ERROR=1 to see the traceback instead. Any other error, and any error once training has started, keeps
-its traceback (exit code 1). See docs/faults.md.
+its traceback (exit code 1). In a sweep (``-m``) a failed job is reported the same way (and in its
+``summary.json``) and the sweep goes on; the sweep's exit status is the number of failed jobs (at most
+:data:`MAX_FAILED_EXIT_CODE`). See docs/faults.md.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import traceback
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lightning_r1.app import train
 from lightning_r1.console import quiet_known_notices
-from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input
+from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input, one_line
+
+# exit statuses above 125 mean "not executable", "not found" or a signal in a shell
+MAX_FAILED_EXIT_CODE = 125
+# this process's sweep jobs: run directory → why it failed (None: it did not)
+SWEEP_JOBS: dict[str, str | None] = {}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         with quiet_known_notices():
-            return train(cfg)
+            value = train(cfg)
     except Exception as err:
-        one_line = is_bad_input(err) or isinstance(err, NonFiniteLossError)
-        if not one_line or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"lightning_r1: error: {err}", file=sys.stderr)
-        sys.exit(1 if isinstance(err, NonFiniteLossError) else BAD_INPUT_EXIT_CODE)
+        short = is_bad_input(err) or isinstance(err, NonFiniteLossError)
+        full = not short or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        if not in_sweep:
+            if full:
+                raise
+            print(f"lightning_r1: error: {err}", file=sys.stderr)
+            sys.exit(1 if isinstance(err, NonFiniteLossError) else BAD_INPUT_EXIT_CODE)
+        # a sweep goes on: this job's summary.json says why it failed; a sweeper gets NaN (optuna: a failed trial)
+        if full:
+            traceback.print_exc()
+        print(f"lightning_r1: {'error' if short else 'job failed'}: {err}", file=sys.stderr)
+        SWEEP_JOBS[str(cfg.run_dir)] = one_line(err)
+        return math.nan if cfg.get("objective") else None
+    if in_sweep:
+        SWEEP_JOBS[str(cfg.run_dir)] = None
+    return value
+
+
+def main() -> None:
+    """Run the app; after a sweep, one line per failed job and the number of failed jobs as the exit status."""
+    run()
+    failed = {run_dir: why for run_dir, why in SWEEP_JOBS.items() if why is not None}
+    if failed:
+        for run_dir, why in failed.items():
+            print(f"lightning_r1: failed: {run_dir}: {why}", file=sys.stderr)
+        print(f"lightning_r1: error: {len(failed)} of {len(SWEEP_JOBS)} sweep jobs failed", file=sys.stderr)
+        sys.exit(min(len(failed), MAX_FAILED_EXIT_CODE))
 
 
 if __name__ == "__main__":

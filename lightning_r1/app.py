@@ -29,8 +29,8 @@ from lightning_r1.callbacks import (
 )
 from lightning_r1.callbacks.iteration_checkpoint import DirectCheckpointIO, save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
-from lightning_r1.checks import check_positive_int
 from lightning_r1.conditional_app import class_callbacks, configure_classes
+from lightning_r1.config_schema import validate_config
 from lightning_r1.errors import (
     SETUP_ERRORS,
     CheckpointError,
@@ -55,12 +55,6 @@ log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 # 143: the shell's code for "ended by SIGTERM" (Lightning's own exit is 0)
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Top-level knobs checked before anything is built (one-line errors naming the field)."""
-    for key in ("iterations", "batch_size"):
-        check_positive_int(key, cfg.get(key))
 
 
 def build(node: Any, key: str) -> Any:
@@ -243,7 +237,7 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
-    check_config(cfg)
+    validate_config(cfg)  # before seeding and building: its error is the only line the run prints
     run_dir = check_writable_dir("run_dir", cfg.run_dir)
     rank_zero = rank_zero_only.rank == 0  # DDP's other processes share rank 0's folder
     with rd.locked(run_dir) if rank_zero else contextlib.nullcontext():
@@ -291,7 +285,7 @@ def _train_in(
         state = load_checkpoint(ckpt_path)  # a damaged file: one line, not a traceback
         overrides = job_overrides() if HydraConfig.initialized() else None
         cfg, changes = config_to_resume(ckpt_path, state, cfg, overrides)
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # no "Seed set" line before an error
     for group in ("regularizer", "logger"):
         group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,29 +11,47 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lightning_r1.data.base import ImageDataModule
-from lightning_r1.data.transforms import PILToTensor
+from lightning_r1.data.transforms import UNKNOWN_RANGE, PILToTensor, is_16_bit_gray
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 
 
+JPEG_END = b"\xff\xd9"  # the EOI marker every complete JPEG ends with (ITU T.81, B.2.1)
+
+
+def unreadable(err: OSError) -> OSError:
+    """``permission denied: PATH`` for a file or folder the user may not read; other errors keep their reason."""
+    if isinstance(err, PermissionError):
+        return PermissionError(f"permission denied: {err.filename}")
+    return type(err)(f"cannot read {err.filename}: {err.strerror or err}")
+
+
 def find_images(root: Path) -> list[Path]:
-    """Sorted image files under ``root``, searched recursively.
+    """Sorted image files under ``root``, searched recursively (symbolic links to folders followed).
 
     A file counts when its extension (any case) is in ``IMAGE_EXTENSIONS``; hidden files and folders
     (name starting with ".", e.g. macOS ``._photo.jpg``) are skipped.
 
     Raises:
         FileNotFoundError: if ``root`` is not an existing directory, or holds no image file.
+        PermissionError: ``permission denied: PATH`` for a folder that cannot be listed (not skipped: that would
+            train on part of the data without a word).
     """
     if not root.is_dir():
         raise FileNotFoundError(f"Expected `dataset.root` to be an existing directory, got {root}")
-    paths = sorted(
-        path
-        for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_EXTENSIONS
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
+
+    def refuse(err: OSError) -> None:
+        raise unreadable(err) from None
+
+    paths = []
+    for folder, dirs, files in os.walk(root, onerror=refuse, followlinks=True):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        paths += [
+            Path(folder, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        ]
+    paths.sort()
     if not paths:
         raise FileNotFoundError(
             f"No image files found under `dataset.root`={root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})"
@@ -41,20 +60,38 @@ def find_images(root: Path) -> list[Path]:
 
 
 def verify_images(paths: Sequence[Path]) -> None:
-    """Check every file with PIL's ``Image.open(path).verify()`` (parses headers and, for PNG, checksums).
+    """Check every file with PIL's ``Image.open(path).verify()`` (headers; for PNG every chunk's checksum, so a
+    truncated PNG fails) and that every JPEG ends with its end-of-image marker (a truncated JPEG fails).
 
-    ``verify()`` does not decode pixels, so it is fast but can miss damage deep inside a JPEG; such a file
-    still fails with its name when :class:`ImageFileDataset` loads it.
+    Neither decodes pixels (decoding every file would cost minutes on a large folder), so damage inside a JPEG of
+    complete length is found only when :class:`ImageFileDataset` loads the file: named, but during training.
 
     Raises:
-        ValueError: naming the first file PIL cannot read.
+        ValueError: naming the first file PIL cannot read or the first truncated JPEG.
+        PermissionError: ``permission denied: PATH`` for a file that cannot be read.
     """
     for path in paths:
         try:
             with Image.open(path) as image:
+                if image.mode in ("I", "F") and not is_16_bit_gray(image):
+                    raise ValueError(UNKNOWN_RANGE.format(mode=image.mode))
                 image.verify()
+                is_jpeg = image.format == "JPEG"
+            if is_jpeg and not jpeg_is_complete(path):
+                raise ValueError("truncated JPEG (no end-of-image marker)")
+        except OSError as err:
+            if isinstance(err, PermissionError) or err.filename is not None:
+                raise unreadable(err) from None
+            raise ValueError(f"Cannot read image file {path}: {err}") from err
         except Exception as err:
             raise ValueError(f"Cannot read image file {path}: {err}") from err
+
+
+def jpeg_is_complete(path: Path) -> bool:
+    """Whether the file ends with JPEG's end-of-image marker (trailing zero or whitespace padding allowed)."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 64))
+        return f.read().rstrip(b"\x00 \t\r\n").endswith(JPEG_END)
 
 
 def class_folders(root: Path) -> list[str]:
@@ -65,7 +102,10 @@ def class_folders(root: Path) -> list[str]:
     """
     if not root.is_dir():
         raise FileNotFoundError(f"Expected `dataset.root` to be an existing directory, got {root}")
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise unreadable(err) from None
     if not names:
         raise FileNotFoundError(
             f"dataset.labels=true expects one sub-folder per class under `dataset.root`={root}, found none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +13,7 @@ from lightning_r1.data.base import ImageDataModule
 from lightning_r1.data.transforms import ImagesOnly, PILToTensor
 
 DEFAULT_ROOT = "~/.cache/lightning_r1/data"
+DOWNLOAD_TIMEOUT_S = 60  # a stalled connection fails the download instead of hanging the run
 
 
 class TorchvisionDataModule(ImageDataModule):
@@ -63,9 +65,29 @@ class TorchvisionDataModule(ImageDataModule):
             self.num_classes, self.class_names = len(self.classes), list(self.classes)
 
     def prepare_data(self) -> None:
-        """Download the training split into ``root`` when ``download`` is true (once, on rank 0)."""
-        if self.download:
+        """Download the training split into ``root`` when ``download`` is true and it is not there (on rank 0).
+
+        Raises:
+            FileNotFoundError: the data is not under ``root`` and the download failed (no network): one line
+                saying where the data is expected and how to point at a copy.
+        """
+        if not self.download:
+            return
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torchvision's urlopen takes no timeout of its own
+        try:
             self.dataset_cls(str(self.root), train=True, download=True)
+        except (OSError, RuntimeError) as err:  # URLError, a timeout, a refused connection; a bad archive
+            reason = " ".join(str(getattr(err, "reason", None) or err).split())  # MNIST's lists every mirror
+            raise FileNotFoundError(
+                f"{self.not_found()}, and downloading it failed ({reason}); point `dataset.root=` at a copy "
+                "(`dataset.download=true` needs a network)"
+            ) from None
+        finally:
+            socket.setdefaulttimeout(previous)
+
+    def not_found(self) -> str:
+        return f"{self.dataset_cls.__name__}: expected its files under `dataset.root`={self.root}, found none"
 
     def _build_dataset(self) -> Dataset:
         try:
@@ -77,8 +99,8 @@ class TorchvisionDataModule(ImageDataModule):
             )
         except RuntimeError as err:  # torchvision's "Dataset not found or corrupted"
             raise FileNotFoundError(
-                f"{self.dataset_cls.__name__} not found under `dataset.root`={self.root}; "
-                "set `dataset.download=true` to download it (Lightning then fetches it in prepare_data())"
+                f"{self.not_found()}; point `dataset.root=` at a copy, or set `dataset.download=true` to "
+                "download it (needs a network)"
             ) from err
         return dataset if self.num_classes else ImagesOnly(dataset)
 

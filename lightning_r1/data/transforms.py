@@ -6,6 +6,7 @@ antialiased) -> center-crop to ``resolution`` x ``resolution`` -> scale to [-1, 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -30,11 +31,24 @@ def resize_and_scale(images: Tensor, resolution: int) -> Tensor:
     return images.clamp(0.0, 1.0).mul(2.0).sub(1.0).to(torch.float32)
 
 
+UNKNOWN_RANGE = "{mode}-mode images (32-bit) have no known range; save them as 8- or 16-bit images"
+
+
+def is_16_bit_gray(image: Image.Image) -> bool:
+    """A 16-bit grayscale image: mode ``"I;16"`` (any byte order), or ``"I"`` for a PNG (older Pillow)."""
+    return image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG")
+
+
 class PILToTensor:
     """Callable turning a PIL image into a float32 tensor ``[channels, resolution, resolution]`` in [-1, 1].
 
     The image is converted to ``"L"`` (channels=1) or ``"RGB"`` (channels=3) first, then resized with
-    :func:`resize_and_scale`. A plain class (not a lambda) so it pickles into dataloader workers.
+    :func:`resize_and_scale`. A 16-bit grayscale image (PIL mode ``"I;16"``, e.g. a 16-bit PNG) is read at its
+    depth (value / 65535), not through ``convert``, which would clip it to 255. A plain class (not a lambda) so it
+    pickles into dataloader workers.
+
+    Raises:
+        ValueError: for 32-bit integer or float images (modes ``"I"``, ``"F"``), whose range is unknown.
 
     Args:
         resolution: output height and width.
@@ -46,7 +60,15 @@ class PILToTensor:
         self.mode = "L" if channels == 1 else "RGB"
 
     def __call__(self, image: Image.Image) -> Tensor:
-        pixels = TF.pil_to_tensor(image.convert(self.mode)).float().div(255.0)
+        if is_16_bit_gray(image):
+            gray = torch.from_numpy(np.asarray(image).astype(np.float32) / 65535.0)[None]
+            pixels = gray.expand(3, -1, -1) if self.mode == "RGB" else gray  # as convert("RGB") repeats L
+        elif image.mode in ("I", "F"):
+            raise ValueError(
+                f"{image.mode}-mode images (32-bit) have no known range; save them as 8- or 16-bit"
+            )
+        else:
+            pixels = TF.pil_to_tensor(image.convert(self.mode)).float().div(255.0)
         return resize_and_scale(pixels, self.resolution)
 
     def __repr__(self) -> str:

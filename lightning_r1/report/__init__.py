@@ -41,6 +41,12 @@ class Report:
     metric: str
     jobs: list[Job]
     problems: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def runs_with_problems(self) -> int:
+        """Runs that crashed, did not finish, or had a file that could not be read."""
+        return sum(bool(job.problem or job.unreadable) for job in self.jobs)
 
 
 def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
@@ -51,7 +57,8 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
         metric: the metric to plot and rank by; ``None``: val/fid, else a toy metric, else train/d_loss.
 
     Returns:
-        The written paths, the metric used and the jobs; ``problems`` names each crashed or unfinished job.
+        The written paths, the metric used and the jobs; ``problems`` names each crashed or unfinished job,
+        ``unreadable`` each file that could not be read (skipped, named with its run).
 
     Raises:
         NoRunsError: when the folder does not exist or holds no run directories.
@@ -89,8 +96,9 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     unranked = [g for g in groups(jobs) if g not in {r[0] for r in ranked}]
     if ranked and unranked:  # e.g. reverse KL: infinite (null) while no sample is near a mode
         lines.append(f"No finite final {metric}: " + ", ".join(f"`{g}`" for g in unranked) + ".")
-    if problems:
-        lines += ["", "## Problems", "", *(f"- {p}" for p in problems)]
+    unreadable = [f"{job.path}: unreadable {name}; skipped" for job in jobs for name in job.unreadable]
+    if problems or unreadable:
+        lines += ["", "## Problems", "", *(f"- {p}" for p in problems + unreadable)]
     lines += ["", "## Runs", "", job_table(jobs, metric)]
     if seeds_vary(jobs):
         lines += ["", "## Mean ± std across seeds", "", seed_table(jobs, metric)]
@@ -102,4 +110,12 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     )
     md = root / "report.md"
     md.write_text("\n".join(lines) + "\n")
-    return Report(markdown=md, plot=plot, mosaic=mosaic, metric=metric, jobs=jobs, problems=problems)
+    return Report(
+        markdown=md,
+        plot=plot,
+        mosaic=mosaic,
+        metric=metric,
+        jobs=jobs,
+        problems=problems,
+        unreadable=unreadable,
+    )

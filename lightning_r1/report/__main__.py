@@ -24,9 +24,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in report.problems:
         print(f"lightning_r1.report: warning: {problem} — left out of the comparison", file=sys.stderr)
+    for unreadable in report.unreadable:
+        print(f"lightning_r1.report: warning: {unreadable}", file=sys.stderr)
     written = [p for p in (report.markdown, report.plot, report.mosaic) if p is not None]
     print(
-        f"{len(report.jobs)} runs ({len(report.problems)} with problems); wrote "
+        f"{len(report.jobs)} runs ({report.runs_with_problems} with problems); wrote "
         + ", ".join(map(str, written))
     )
     return 0

@@ -35,6 +35,8 @@ class Job:
         problem: why the job is not a completed run (``None`` when it is).
         label: the overrides that differ between the sweep's jobs (set by :func:`label_jobs`).
         group: ``label`` without ``seed=`` (jobs that differ only by seed share it).
+        unreadable: files of the run that could not be read and were skipped (``samples/iter_8.png (...)``), e.g.
+            left 0 bytes by a full disk or a job killed while writing.
     """
 
     path: Path
@@ -43,6 +45,7 @@ class Job:
     problem: str | None = None
     label: str = ""
     group: str = ""
+    unreadable: list[str] = field(default_factory=list)
     _history: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _config: DictConfig | None = field(default=None, repr=False)
 
@@ -66,7 +69,11 @@ class Job:
     def history(self) -> dict[str, np.ndarray]:
         """Columns of ``metrics.csv`` as float arrays (NaN where a key was not logged), plus ``x_iteration``."""
         if self._history is None:
-            self._history = read_history(self.path / rd.METRICS)
+            try:
+                self._history = read_history(self.path / rd.METRICS)
+            except (OSError, UnicodeDecodeError, csv.Error) as err:
+                self.skip(rd.METRICS, err)
+                self._history = {}
         return self._history
 
     @property
@@ -91,6 +98,12 @@ class Job:
             return np.array([]), np.array([])
         keep = ~np.isnan(h[key]) & np.isfinite(h["x_iteration"])
         return h["x_iteration"][keep], h[key][keep]
+
+    def skip(self, name: str | Path, err: BaseException) -> None:
+        """Record that the run's file ``name`` could not be read (the report goes on without it)."""
+        relative = Path(name).relative_to(self.path) if Path(name).is_absolute() else Path(name)
+        reason = " ".join(str(err).split()) or type(err).__name__
+        self.unreadable.append(f"{relative} ({reason})")
 
     def last_sample(self) -> Path | None:
         grids = rd.sample_grids(self.path)
@@ -161,8 +174,10 @@ def load_job(path: Path) -> Job:
     else:
         try:
             summary = json.loads(summary_file.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            problem = f"unreadable summary.json ({err})"
+            if not isinstance(summary, dict):
+                raise ValueError(f"expected a JSON object, got {type(summary).__name__}")
+        except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+            summary, problem = None, f"unreadable summary.json ({err})"
         else:
             if summary.get("status", "completed") != "completed":
                 problem = f"{summary.get('status')}: {summary.get('error', 'no error recorded')}"

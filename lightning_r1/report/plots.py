@@ -80,8 +80,18 @@ def plot_metric(jobs: list[Job], metric: str, path: Path, title: str = "") -> bo
 
 def sample_mosaic(jobs: list[Job], path: Path) -> bool:
     """Each job's last ``samples/iter_*.png``, titled by its overrides. False when no job has a sample grid."""
-    tiles = [(job, job.last_sample()) for job in jobs]
-    tiles = [(job, p) for job, p in tiles if p is not None]
+    tiles = []
+    for job in jobs:
+        png = job.last_sample()
+        if png is None:
+            continue
+        try:
+            with Image.open(png) as im:
+                tiles.append((job, png, np.asarray(im.convert("RGB"))))
+        except (
+            OSError
+        ) as err:  # a 0-byte or half-written grid: the job is named, the mosaic goes on without it
+            job.skip(png, err)
     if not tiles:
         return False
     cols = min(4, math.ceil(math.sqrt(len(tiles))))
@@ -89,9 +99,8 @@ def sample_mosaic(jobs: list[Job], path: Path) -> bool:
     fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), dpi=110, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (job, png) in zip(axes.flat, tiles, strict=False):
-        with Image.open(png) as im:
-            ax.imshow(np.asarray(im.convert("RGB")))
+    for ax, (job, png, pixels) in zip(axes.flat, tiles, strict=False):
+        ax.imshow(pixels)
         title = "\n".join(textwrap.wrap(job.label + (" (failed)" if job.problem else ""), 34)[:3])
         iteration = png.stem.rsplit("_", 1)[-1]
         ax.set_title(
