@@ -21,8 +21,10 @@ from omegaconf import DictConfig
 from lightning_r1.app import train
 from lightning_r1.console import quiet_known_notices
 from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input
+from lightning_r1.version_flag import answers_version
 
 
+@answers_version  # --version: lightning_r1, torch, Lightning, Hydra (not Hydra's own "Hydra 1.3.8")
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     try:

@@ -26,6 +26,7 @@ from lightning_r1 import run_dir as rd
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, build, load_run, run_app, setup_step
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
+from lightning_r1.version_flag import answers_version
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+@answers_version
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError, ConfigError))
