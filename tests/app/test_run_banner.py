@@ -1,4 +1,5 @@
-"""A run prints its run directory and the chosen config groups first, on the screen and in train.log."""
+"""A run prints its run directory and the chosen config groups first, on the screen and in train.log; the README
+names every file it writes."""
 
 from __future__ import annotations
 
@@ -39,3 +40,6 @@ def test_the_run_directory_and_each_groups_choice_come_first(tmp_path: Path) -> 
             assert (Path(CONF_DIR) / group / f"{name}.yaml").is_file(), (group, name)
     log = (run_dir / "train.log").read_text()
     assert "run directory:" in log and "  regularizer=[r1,r2]" in log  # the log file keeps it too
+    readme = (REPO_ROOT / "README.md").read_text()
+    for entry in run_dir.iterdir():  # the README's run-directory table names every file the run wrote
+        assert f"`{entry.name}" in readme, entry.name
