@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO_ROOT
 
@@ -129,3 +130,23 @@ def test_importing_the_library_changes_no_warning_filter() -> None:
             "lightning_r1.gan, lightning_r1.metrics, lightning_r1.report; print(before == list(warnings.filters))")  # fmt: skip
     result = run([sys.executable, "-c", code], REPO_ROOT)
     assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_citation_file_has_the_fields_citation_tools_require() -> None:
+    """CITATION.cff (schema 1.2.0; `cffconvert --validate` passes on it): this project, and each implemented paper as
+    a reference with its authors and year; the license matches pyproject's."""
+    cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["message"] and cff["title"] and cff["authors"]
+    license = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert cff["license"] == license == "MIT" and (REPO_ROOT / "LICENSE").read_text().startswith(
+        "MIT License"
+    )
+    first_authors = {(ref["authors"][0]["family-names"], ref["year"]) for ref in cff["references"]}
+    assert {
+        ("Mescheder", 2018),
+        ("Gulrajani", 2017),
+        ("Huang", 2024),
+        ("Karras", 2020),
+        ("Lin", 2018),
+    } <= first_authors
+    assert all(ref["title"] and ref["type"] == "conference-paper" for ref in cff["references"])
