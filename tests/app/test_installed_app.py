@@ -137,10 +137,8 @@ def test_citation_file_has_the_fields_citation_tools_require() -> None:
     a reference with its authors and year; the license matches pyproject's."""
     cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["message"] and cff["title"] and cff["authors"]
-    license = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["license"]
-    assert cff["license"] == license == "MIT" and (REPO_ROOT / "LICENSE").read_text().startswith(
-        "MIT License"
-    )
+    assert cff["license"] == "MIT" and 'license = "MIT"' in (REPO_ROOT / "pyproject.toml").read_text()
+    assert (REPO_ROOT / "LICENSE").read_text().startswith("MIT License")
     first_authors = {(ref["authors"][0]["family-names"], ref["year"]) for ref in cff["references"]}
     assert {
         ("Mescheder", 2018),
