@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lightning_r1 import GAN, R1, R2
+from lightning_r1.console import quiet_known_notices
 from lightning_r1.data import Ring8DataModule
 
 
@@ -29,15 +30,17 @@ def my_discriminator() -> nn.Module:
 def main(iterations: int, out: str) -> GAN:
     L.seed_everything(0)
     gan = GAN(my_generator(8), my_discriminator(), latent_dim=8, loss="nonsaturating", iterations=iterations)
-    trainer = L.Trainer(
-        callbacks=[R1(gamma=1.0), R2(gamma=1.0)],
-        default_root_dir=out,
-        accelerator="cpu",
-        enable_progress_bar=False,
-        logger=False,
-        enable_checkpointing=False,
-    )
-    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=64))
+    with quiet_known_notices():  # optional: Lightning's advertisement and its internal deprecations hidden
+        trainer = L.Trainer(
+            callbacks=[R1(gamma=1.0), R2(gamma=1.0)],
+            max_epochs=-1,  # the length is GAN(iterations=); without it Lightning announces a 1000-epoch limit
+            default_root_dir=out,
+            accelerator="cpu",
+            enable_progress_bar=False,
+            logger=False,
+            enable_checkpointing=False,
+        )
+        trainer.fit(gan, datamodule=Ring8DataModule(batch_size=64))
     radius = gan.sample(1000).norm(dim=1)
     print(f"trained {iterations} iterations; mean radius {radius.mean():.3f} (data: 1.0)")
     return gan

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from lightning_r1.app import train
 from lightning_r1.console import quiet_known_notices
 from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input, one_line
+from lightning_r1.version_flag import answers_version
 
 # exit statuses above 125 mean "not executable", "not found" or a signal in a shell
 MAX_FAILED_EXIT_CODE = 125
@@ -34,6 +35,7 @@ MAX_FAILED_EXIT_CODE = 125
 SWEEP_JOBS: dict[str, str | None] = {}
 
 
+@answers_version  # --version: lightning_r1, torch, Lightning, Hydra (not Hydra's own "Hydra 1.3.8")
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def run(cfg: DictConfig) -> float | None:
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN

@@ -50,6 +50,7 @@ from lightning_r1.resume import (
     load_checkpoint,
     logging_step,
 )
+from lightning_r1.run_banner import log_run_start
 
 log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
@@ -289,6 +290,7 @@ def _train_in(
     for group in ("regularizer", "logger"):
         group_members(cfg, group)  # drops settings left for unselected members, before config.yaml is written
     OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
+    log_run_start(cfg, run_dir)  # the run directory and the chosen config groups, first on the screen
 
     datamodule = build(cfg.dataset, "dataset")
     configure_classes(cfg, datamodule, run_dir)  # conditional=true: gan.num_classes from the dataset

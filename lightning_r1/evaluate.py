@@ -38,6 +38,7 @@ from lightning_r1.from_checkpoint import (
 )
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics, StackedMNISTModes
 from lightning_r1.metrics.class_accuracy import KEY as CLASS_ACCURACY
+from lightning_r1.version_flag import answers_version
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+@answers_version
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError, ConfigError))

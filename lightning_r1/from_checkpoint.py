@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
+from lightning_r1.console import quiet_known_notices
 from lightning_r1.errors import (
     BAD_INPUT_EXIT_CODE,
     SETUP_ERRORS,
@@ -250,7 +251,8 @@ def run_app(body: Callable[[], Any], setup_errors: tuple[type[BaseException], ..
     ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
     """
     try:
-        return body()
+        with quiet_known_notices():  # the training app's quiet (lightning_r1.console), for this run only
+            return body()
     except Exception as err:
         if (
             not (is_bad_input(err) or isinstance(err, setup_errors))

@@ -41,6 +41,7 @@ from lightning_r1.checks import check_positive_int
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import TrainedRun, load_run, quote_paths, run_app, setup_step
 from lightning_r1.plotting import subplots
+from lightning_r1.version_flag import answers_version
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ def save_paths(paths: Tensor, modes: Tensor | None, path: Path) -> None:
     fig.savefig(path)
 
 
+@answers_version
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")
 def main(cfg: DictConfig) -> None:
     run_app(lambda: generate(cfg))

@@ -18,14 +18,13 @@ from lightning_r1.report.jobs import Job, NoRunsError, find_jobs, label_jobs
 from lightning_r1.report.plots import plot_metric, sample_mosaic
 from lightning_r1.report.table import (
     DIRECTION,
-    fmt,
-    fmt_pm,
     groups,
     job_table,
     main_metric,
     ranking,
     seed_table,
     seeds_vary,
+    verdict,
 )
 
 __all__ = ["Job", "NoRunsError", "Report", "find_jobs", "make_report"]
@@ -82,17 +81,8 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     if common:
         lines.append(f"Shared by every run: `{' '.join(common)}`.")
     ranked = ranking(jobs, metric)
-    tied = [g for g, m, _, _ in ranked if m == ranked[0][1]] if ranked else []
-    if len(tied) > 1:
-        lines += ["", f"**No single best**: {', '.join(f'`{g}`' for g in tied)} tie at final {metric} "
-                  f"{fmt(ranked[0][1])}."]  # fmt: skip
-    elif ranked:
-        group, mean, std, n = ranked[0]
-        spread = f" over {n} runs" if n > 1 else ""
-        lines += ["", f"**Best: `{group}`** — final {metric} {fmt_pm(mean, std if n > 1 else None)}{spread}."]
-        if len(ranked) > 1:
-            lines.append("Ranking: " + " < ".join(f"`{g}` ({fmt(m)})" for g, m, _, _ in ranked).replace(
-                " < ", " < " if DIRECTION[metric] else " > "))  # fmt: skip
+    if ranked:
+        lines += ["", *verdict(ranked, metric)]
     unranked = [g for g in groups(jobs) if g not in {r[0] for r in ranked}]
     if ranked and unranked:  # e.g. reverse KL: infinite (null) while no sample is near a mode
         lines.append(f"No finite final {metric}: " + ", ".join(f"`{g}`" for g in unranked) + ".")

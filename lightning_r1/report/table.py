@@ -1,4 +1,4 @@
-"""The report's numbers: which metric decides, one row per job, mean ± std over seeds, markdown."""
+"""The report's numbers: which metric decides, one row per job, mean ± std over seeds, the verdict, markdown."""
 
 from __future__ import annotations
 
@@ -131,6 +131,55 @@ def ranking(jobs: list[Job], metric: str) -> list[tuple[str, float, float, int]]
     return sorted(ranked, key=lambda r: r[1], reverse=not DIRECTION[metric])
 
 
+def standard_error(std: float, n: int) -> float | None:
+    """``std(ddof=1) / √n``; ``None`` for one seed (no noise estimate)."""
+    return std / math.sqrt(n) if n > 1 else None
+
+
+def fmt_seeds(mean: float, std: float, n: int) -> str:
+    """``32.5 ± 2.5 (2 seeds)``: mean ± standard error, or the value alone for one seed."""
+    se = standard_error(std, n)
+    return f"{fmt_pm(mean, se)} ({n} seed{'s' if n > 1 else ''})"
+
+
+def verdict(ranked: list[tuple[str, float, float, int]], metric: str) -> list[str]:
+    """The report's opening lines: a winner only where the difference exceeds the noise, then the ranking.
+
+    The best arm wins when its mean ± s.e. interval overlaps no other arm's (|Δmean| > s.e.₁ + s.e.₂ for each);
+    an arm with one seed has no noise estimate, so no winner is called; equal means are a tie.
+    """
+    if not ranked:
+        return []
+    (best, mean, std, n), *rest = ranked
+    if not rest:
+        return [f"Final {metric} of `{best}`: {fmt_seeds(mean, std, n)}."]
+    order = " < " if DIRECTION[metric] else " > "
+    ranking_line = "Ranking (mean ± s.e.): " + order.join(
+        f"`{g}` {fmt_seeds(m, s, k)}" for g, m, s, k in ranked
+    )
+    tied = [g for g, m, _, _ in ranked if m == mean]
+    single = [g for g, _, _, k in ranked if k < 2]
+    overlapping: list[str] = []
+    if (
+        not single
+    ):  # a winner's interval clears every other arm's: |Δmean| > s.e. of the best + s.e. of the other
+        se = standard_error(std, n)
+        overlapping = [g for g, m, s, k in rest if abs(mean - m) <= se + standard_error(s, k)]
+    if len(tied) > 1:
+        head = f"**No single best**: {', '.join(f'`{g}`' for g in tied)} tie at final {metric} {fmt(mean)}."
+    elif single:
+        head = (f"**No clear winner**: `{best}` has the best final {metric} ({fmt(mean)}), but "
+                f"{', '.join(f'`{g}`' for g in single)} ran with one seed, so there is no noise estimate; run every "
+                "arm with several seeds (`seed=0,1,2`) to call a winner.")  # fmt: skip
+    elif overlapping:
+        head = (f"**No clear winner**: `{best}` has the best mean final {metric}, but its mean ± s.e. interval "
+                f"overlaps {', '.join(f'`{g}`' for g in overlapping)}'s: the difference is within the noise.")  # fmt: skip
+    else:
+        head = (f"**Best: `{best}`** — final {metric} {fmt_seeds(mean, std, n)}; its mean ± s.e. interval overlaps "
+                "no other arm's.")  # fmt: skip
+    return [head, ranking_line]
+
+
 def seed_table(jobs: list[Job], metric: str) -> str:
     """Mean ± std over the seeds of each group, best group first when the main metric has a direction."""
     cols = columns(jobs, metric)
@@ -146,7 +195,7 @@ def seed_table(jobs: list[Job], metric: str) -> str:
             partial = f" (n={n})" if 0 < n < len(members) else ""  # some runs had no finite value
             cells.append(fmt_pm(mean, std if n > 1 else None) + partial)
         rows.append(cells)
-    return markdown(["overrides (seeds pooled)", "runs", *(name for name, _ in cols)], rows)
+    return markdown(["overrides (seeds pooled)", "seeds", *(name for name, _ in cols)], rows)
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO_ROOT
 
@@ -30,7 +31,7 @@ def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     source = out / "source"  # a copy, so the build leaves nothing in the checkout
     shutil.copytree(REPO_ROOT / "lightning_r1", source / "lightning_r1",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO_ROOT / name, source / name)
     built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w",
                  str(out / "dist"), "-q"], cwd=out)  # fmt: skip
@@ -49,8 +50,37 @@ def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> N
     assert "lightning_r1/conf/config.yaml" in names and "lightning_r1/conf/regularizer/r1.yaml" in names
     assert "lightning_r1/conf/experiment/dirac_gan.yaml" in names
     assert any(name.endswith("metrics/weights/mnist_classifier.pt") for name in names)
+    assert "lightning_r1/py.typed" in names  # type checkers read the package's annotations (PEP 561)
+    assert "lightning_r1/conf/hydra/help/train.yaml" in names  # --help pages
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "lightning-r1 = lightning_r1.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_installed_version_is_the_one_its_metadata_and_version_flag_report(
+    wheel_install, tmp_path: Path
+) -> None:
+    """One version: the wheel's metadata (read from ``lightning_r1.__version__`` at build time), the installed
+    package's metadata and ``--version`` of each installed app agree, and ``--version`` names torch and Lightning."""
+    wheel, target = wheel_install
+    metadata = next(
+        name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".dist-info/METADATA")
+    )
+    lines = zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+    built = next(line.split(": ", 1)[1] for line in lines if line.startswith("Version: "))
+    env = {"PYTHONPATH": str(target)}
+    code = "import importlib.metadata as m, lightning_r1; print(m.version('lightning_r1'), lightning_r1.__version__)"
+    installed = run([sys.executable, "-c", code], tmp_path, env)
+    assert installed.stdout.split() == [built, built], installed.stdout + installed.stderr
+    versions = run([sys.executable, "-c", "import torch, lightning; print(torch.__version__, lightning.__version__)"],
+                   tmp_path, env).stdout.split()  # fmt: skip
+    for app in ("lightning_r1", "lightning_r1.evaluate", "lightning_r1.generate"):
+        shown = run([sys.executable, "-m", app, "--version"], tmp_path, env)
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert shown.stdout.startswith(
+            f"lightning_r1 {built} (torch {versions[0]}, lightning {versions[1]}"
+        ), shown.stdout
+        assert "Hydra" not in shown.stdout
 
 
 @pytest.mark.slow  # 22 s: two app runs from the installed wheel
@@ -100,3 +130,21 @@ def test_importing_the_library_changes_no_warning_filter() -> None:
             "lightning_r1.gan, lightning_r1.metrics, lightning_r1.report; print(before == list(warnings.filters))")  # fmt: skip
     result = run([sys.executable, "-c", code], REPO_ROOT)
     assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_citation_file_has_the_fields_citation_tools_require() -> None:
+    """CITATION.cff (schema 1.2.0; `cffconvert --validate` passes on it): this project, and each implemented paper as
+    a reference with its authors and year; the license matches pyproject's."""
+    cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["message"] and cff["title"] and cff["authors"]
+    assert cff["license"] == "MIT" and 'license = "MIT"' in (REPO_ROOT / "pyproject.toml").read_text()
+    assert (REPO_ROOT / "LICENSE").read_text().startswith("MIT License")
+    first_authors = {(ref["authors"][0]["family-names"], ref["year"]) for ref in cff["references"]}
+    assert {
+        ("Mescheder", 2018),
+        ("Gulrajani", 2017),
+        ("Huang", 2024),
+        ("Karras", 2020),
+        ("Lin", 2018),
+    } <= first_authors
+    assert all(ref["title"] and ref["type"] == "conference-paper" for ref in cff["references"])

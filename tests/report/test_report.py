@@ -93,9 +93,13 @@ def test_report_tables_equal_the_summaries(sweep: Path) -> None:
     for reg in ("none", "r1"):
         finals = [FID[(reg, s)][1] for s in (0, 1)]
         row = seeds[f"`regularizer={reg}`"]
-        assert row["runs"] == "2"
+        assert row["seeds"] == "2"
         assert row["final val/fid"] == fmt_pm(statistics.fmean(finals), statistics.stdev(finals))
-    assert "**Best: `regularizer=r1`** — final val/fid 32.5 ± 3.5 over 2 runs." in md
+    # r1: 32.5 ± 2.5 (s.e. of 30, 35), none: 65 ± 5: the intervals are apart
+    assert (
+        "**Best: `regularizer=r1`** — final val/fid 32.5 ± 2.5 (2 seeds); its mean ± s.e. interval overlaps"
+        in md
+    )
 
 
 def test_crashed_jobs_are_named_and_the_rest_reported(sweep: Path) -> None:
@@ -137,7 +141,7 @@ def test_toy_metric_or_loss_when_there_is_no_fid(tmp_path: Path) -> None:
         write_job(tmp_path / "toy" / str(job), [f"regularizer={reg}"], {"val/reverse_kl": kl, "val/modes_covered": 8.0}, rows)  # fmt: skip
     report = make_report(tmp_path / "toy")
     md = report.markdown.read_text()
-    assert report.metric == "val/reverse_kl" and "**Best: `regularizer=r2`**" in md
+    assert report.metric == "val/reverse_kl" and "**No clear winner**: `regularizer=r2` has the best" in md
     assert "best val/modes_covered" in md and "## Mean ± std across seeds" not in md  # no seeds to pool
 
     write_job(tmp_path / "loss" / "0", ["seed=0"], {"train/d_loss": 1.2}, [{"iteration": 1, "step": 0, "train/d_loss": 1.2}])  # fmt: skip
@@ -164,16 +168,68 @@ def test_kid_and_is_are_ranked_under_the_keys_the_callback_logs(tmp_path: Path) 
     report = make_report(tmp_path / "sweep")  # no FID, no toy metric: KID is the main metric
     md = report.markdown.read_text()
     assert report.metric == "val/kid_mean" and "(lower is better)." in md
-    assert "**Best: `regularizer=r1`** — final val/kid_mean 0.02." in md
-    assert "Ranking: `regularizer=r1` (0.02) < `regularizer=none` (0.05)" in md
+    assert (
+        "**No clear winner**: `regularizer=r1` has the best final val/kid_mean (0.02)" in md
+    )  # one seed each
+    assert "Ranking (mean ± s.e.): `regularizer=r1` 0.02 (1 seed) < `regularizer=none` 0.05 (1 seed)" in md
     runs = rows_of(md, "Runs")
     assert [r["best val/kid_mean"] for r in runs] == ["0.05 (@100)", "0.02 (@100)"]
     assert [r["best val/isc_mean"] for r in runs] == ["3 (@100)", "2 (@100)"]
     assert "best val/kid_std" not in md  # a spread, not a quality: reported, never ranked
 
     md = make_report(tmp_path / "sweep", metric="val/isc_mean").markdown.read_text()
-    assert "(higher is better)." in md and "**Best: `regularizer=none`** — final val/isc_mean 3." in md
-    assert "Ranking: `regularizer=none` (3) > `regularizer=r1` (2)" in md
+    assert "(higher is better)." in md and "`regularizer=none` has the best final val/isc_mean (3)" in md
+    assert "Ranking (mean ± s.e.): `regularizer=none` 3 (1 seed) > `regularizer=r1` 2 (1 seed)" in md
+
+
+@pytest.mark.parametrize(
+    ("arms", "winner"),
+    [  # final FIDs per seed; lower is better
+        ({"r1": [50.0, 52.0, 54.0], "none": [60.0, 61.0, 62.0], "r2": [70.0, 90.0, 110.0]}, True),
+        ({"r1": [90.0, 150.0, 227.1], "none": [140.0, 157.3, 174.6]}, False),  # 155.7 ± 40 vs 157.3 ± 10
+        ({"r1": [50.0], "none": [90.0]}, False),  # one seed per arm: no noise estimate
+    ],
+)
+def test_a_winner_only_where_the_difference_exceeds_the_noise(
+    tmp_path: Path, arms: dict, winner: bool
+) -> None:
+    """Through the real CLI on run directories: "Best" only where the best arm's mean ± s.e. interval overlaps no
+    other arm's; "No clear winner" otherwise; the seeds of every arm shown."""
+    root = tmp_path / "sweep"
+    for reg, fids in arms.items():
+        for seed, fid in enumerate(fids):
+            rows = [{"iteration": 100, "step": 99, "train/d_loss": 1.0, "val/fid": fid}]
+            write_job(root / f"{reg}{seed}", [f"regularizer={reg}", f"seed={seed}"], {"val/fid": fid}, rows)
+    result = subprocess.run([sys.executable, "-m", "lightning_r1.report", str(root)], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    md = (root / "report.md").read_text()
+    ranked = sorted(arms, key=lambda reg: statistics.fmean(arms[reg]))
+    se = {reg: statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else None for reg, v in arms.items()}
+    best, others = ranked[0], ranked[1:]
+    if len(arms[best]) > 1:  # the verdict's rule, computed here from the values themselves
+        apart = all(
+            abs(statistics.fmean(arms[best]) - statistics.fmean(arms[o])) > se[best] + se[o] for o in others
+        )
+        assert apart == winner
+    if winner:
+        assert f"**Best: `regularizer={best}`** — final val/fid {fmt_pm(statistics.fmean(arms[best]), se[best])} " \
+               f"({len(arms[best])} seeds)" in md  # fmt: skip
+    else:
+        assert "**Best" not in md and f"**No clear winner**: `regularizer={best}` has the best" in md
+    if len(arms[best]) == 1:
+        assert "no noise estimate" in md
+    ranking = md.split("Ranking (mean ± s.e.): ", 1)[1].splitlines()[0]
+    for reg in ranked:  # every arm with its seeds, best first
+        n = len(arms[reg])
+        cell = f"`regularizer={reg}` {fmt_pm(statistics.fmean(arms[reg]), se[reg])} ({n} seed{'s' if n > 1 else ''})"
+        assert cell in ranking, (cell, ranking)
+    assert [ranking.index(f"regularizer={reg}") for reg in ranked] == sorted(
+        ranking.index(f"regularizer={reg}") for reg in ranked
+    )
+    if len(arms[best]) > 1:
+        seeds = {r["overrides (seeds pooled)"]: r["seeds"] for r in rows_of(md, "Mean ± std across seeds")}
+        assert seeds == {f"`regularizer={reg}`": str(len(v)) for reg, v in arms.items()}
 
 
 def test_the_optuna_experiment_optimises_its_objective_in_the_vocabulary_direction() -> None:
