@@ -57,7 +57,13 @@ TINY_STACKED = ("iterations=2 model.width=8 dataset.size=256 batch_size=16 metri
 @pytest.mark.slow
 def test_the_stacked_mnist_script_runs_each_arm(tmp_path: Path) -> None:
     out = tmp_path / "stacked"
-    env = {**os.environ, "PYTHON": sys.executable, "ARMS": "rp_r1_quarter ns_none", "SEEDS": "0", "EXTRA": TINY_STACKED}
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "ARMS": "rp_r1_quarter ns_none",
+        "SEEDS": "0",
+        "EXTRA": TINY_STACKED,
+    }
     result = subprocess.run(
         ["bash", str(STACKED), str(out)], capture_output=True, text=True, timeout=600, env=env
     )

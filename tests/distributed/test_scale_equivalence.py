@@ -87,7 +87,9 @@ def assert_states_close(one: dict, two: dict, name: str) -> None:
     assert one.keys() == two.keys(), name
     for key, value in one.items():
         if isinstance(value, float):
-            assert math.isclose(value, two[key], rel_tol=1e-12, abs_tol=1e-12), f"{name}.{key}: {value} vs {two[key]}"
+            assert math.isclose(value, two[key], rel_tol=1e-12, abs_tol=1e-12), (
+                f"{name}.{key}: {value} vs {two[key]}"
+            )
         else:
             assert value == two[key], f"{name}.{key}: {value!r} vs {two[key]!r}"
 
