@@ -326,7 +326,7 @@ def _train_in(
     trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
     # the full state (optimizers, regularizers, RNG), so the run can be resumed from it
     save_checkpoint_atomically(trainer, rd.last_checkpoint(run_dir), weights_only=False)
-    log.info("run directory: %s", run_dir)
+    log.info("finished; the run's files are in %s", run_dir)  # the banner said where at the start
     return objective_value(cfg, trainer)
 
 

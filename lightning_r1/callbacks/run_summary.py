@@ -56,7 +56,7 @@ class RunSummary(L.Callback):
             return None
         summary: dict[str, Any] = {
             "iterations": int(getattr(pl_module, "iteration", 0)),
-            "wall_time_s": time.perf_counter() - (self.start_time or time.perf_counter()),
+            "wall_time_s": 0.0 if self.start_time is None else time.perf_counter() - self.start_time,
             "regularizers": [cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer)],
             "metrics": final_metrics(trainer.callback_metrics),
             "best": {},

@@ -86,7 +86,8 @@ def job_table(jobs: list[Job], metric: str) -> str:
     header = ["run", "overrides", "status", *(name for name, _ in cols)]
     rows = []
     for job in jobs:
-        status = "completed" if job.problem is None else ("failed" if job.summary else "no summary")
+        # the summary's own status (completed, failed, stopped by a signal) when there is one
+        status = job.summary.get("status", "failed") if job.summary else "no summary"
         cells = [job.name, f"`{job.label}`", status]
         for name, get in cols:
             value = get(job)

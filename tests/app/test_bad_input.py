@@ -166,7 +166,8 @@ def test_offline_cifar10_preset_says_where_the_data_is_expected(tmp_path: Path) 
     assert "downloading it failed" in line and "point `dataset.root=` at a copy" in line
     assert "`dataset.download=true` needs a network" in line
     assert "Traceback" not in result.stderr and not (run_dir / "metrics.csv").exists()
-    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["wall_time_s"] == 0.0  # failed before training: no time
 
 
 def test_a_sweep_records_a_failed_job_and_runs_the_rest(tmp_path: Path) -> None:

@@ -277,3 +277,13 @@ def test_optuna_objective_never_logged_stops_the_sweep_after_one_trial(tmp_path:
     report = make_report(sweep)
     assert len(report.jobs) == 1 and report.jobs[0].problem is None
     assert "regularizer.r1.gamma=" in report.markdown.read_text()
+
+
+def test_a_job_stopped_by_a_signal_is_listed_as_stopped_not_failed(tmp_path: Path) -> None:
+    """A SIGTERM-stopped job (``status: stopped``) keeps its status in the runs table; a failed one stays failed."""
+    root = tmp_path / "multirun"
+    rows = [{"iteration": 1, "step": 0, "train/d_loss": 1.0}]
+    write_job(root / "0", ["regularizer=r1", "seed=0"], {"train/d_loss": 1.0}, rows, status="stopped")
+    write_job(root / "1", ["regularizer=r1", "seed=1"], {"train/d_loss": 1.0}, rows, status="failed")
+    runs = rows_of(make_report(root).markdown.read_text(), "Runs")
+    assert [(r["run"], r["status"]) for r in runs] == [("0", "stopped"), ("1", "failed")]
