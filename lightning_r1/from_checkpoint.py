@@ -76,6 +76,9 @@ def saved_config(state: dict[str, Any], path: Path) -> DictConfig:
     """
     text = state.get(CONFIG_KEY)
     if not isinstance(text, str) and "latent_dim" in (state.get("hyper_parameters") or {}):
+        from_cli = lightning_cli_config(path)
+        if from_cli is not None:
+            return from_cli
         raise CheckpointError(
             "ckpt_path: expected a checkpoint with the run config (model, gan, dataset) that rebuilds G and D, "
             f"got {path}, written through the Python API (trainer.fit(GAN(...))), which holds the weights only; "
@@ -101,6 +104,40 @@ def saved_config(state: dict[str, Any], path: Path) -> DictConfig:
             + ", ".join(missing)
         )
     return cfg
+
+
+def lightning_cli_config(checkpoint: Path) -> DictConfig | None:
+    """The run config of a checkpoint written under ``LightningCLI(GAN)`` (examples/lightning_cli.py), or None.
+
+    LightningCLI saves its parsed config as ``config.yaml`` in the logger's version folder, beside the
+    ``checkpoints/`` folder (``lightning_logs/version_N/``). Its ``model.generator`` / ``model.discriminator`` /
+    ``data`` entries are jsonargparse's ``{class_path, init_args}``; they become the app's ``model`` (a
+    :class:`~lightning_r1.models.pair.GANModels` of the two), ``gan`` and ``dataset`` nodes, built as the app builds
+    its own (see :func:`load_run`).
+    """
+    path = checkpoint.parent.parent / "config.yaml"
+    saved = OmegaConf.load(path) if path.is_file() else None
+    model = saved.get("model") if isinstance(saved, DictConfig) else None
+    if not isinstance(model, DictConfig) or not {"generator", "discriminator", "latent_dim"} <= set(model):
+        return None
+
+    def target(node: Any) -> Any:  # {class_path: C, init_args: {...}} → {_target_: C, ...}, all the way down
+        if isinstance(node, DictConfig) and "class_path" in node:
+            return {
+                "_target_": node.class_path,
+                **{k: target(v) for k, v in (node.get("init_args") or {}).items()},
+            }
+        return node
+
+    cfg = {
+        "model": {"_target_": "lightning_r1.models.pair.GANModels",
+                  "generator": target(model.generator), "discriminator": target(model.discriminator)},
+        "gan": {"latent_dim": model.latent_dim, "num_classes": model.get("num_classes")},
+        "trainer": {"precision": OmegaConf.select(saved, "trainer.precision") or "32-true"},
+    }  # fmt: skip
+    if saved.get("data") is not None:
+        cfg["dataset"] = target(saved.data)
+    return OmegaConf.create(cfg)
 
 
 def build(node: Any, key: str) -> Any:
