@@ -166,6 +166,7 @@ def test_offline_cifar10_preset_says_where_the_data_is_expected(tmp_path: Path) 
     assert "downloading it failed" in line and "point `dataset.root=` at a copy" in line
     assert "`dataset.download=true` needs a network" in line
     assert "Traceback" not in result.stderr and not (run_dir / "metrics.csv").exists()
+    assert "GPU available: False" not in result.stdout + result.stderr  # nothing printed before the line
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["wall_time_s"] == 0.0  # failed before training: no time
 
