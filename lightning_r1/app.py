@@ -24,6 +24,7 @@ from lightning_r1.callbacks import (
     SampleGrid,
 )
 from lightning_r1.callbacks.iteration_checkpoint import save_checkpoint_atomically
+from lightning_r1.callbacks.posthoc_ema import gan_arguments, posthoc_ema_callbacks
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.checks import check_positive_int
 from lightning_r1.conditional_app import class_callbacks, configure_classes
@@ -144,6 +145,7 @@ def build_callbacks(
         callbacks.append(build(schedule, "schedule"))
     callbacks += build_metrics(cfg.get("metrics") or {}, run_dir, datamodule)
     callbacks += class_callbacks(cfg, datamodule)  # val/class_accuracy: conditional runs on MNIST data
+    callbacks += posthoc_ema_callbacks(cfg, run_dir)  # gan.posthoc_ema.sigma_rels: power-function EMAs of G
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
@@ -219,7 +221,7 @@ def _train(cfg: DictConfig, started: TrainingStarted) -> float | None:
     configure_classes(cfg, datamodule, run_dir)  # conditional=true: gan.num_classes from the dataset
     models = build(cfg.model, "model")
     gan = build_gan(
-        cfg.gan,
+        gan_arguments(cfg.gan),  # without gan.posthoc_ema (the PosthocEMA callback's settings)
         generator=models.generator,
         discriminator=models.discriminator,
         loss=build(cfg.loss, "loss"),
