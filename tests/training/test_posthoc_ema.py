@@ -18,13 +18,16 @@ from torch import nn
 from conftest import TOY, compose_config
 from lightning_r1.app import train
 from lightning_r1.ema import update_ema
+from lightning_r1.errors import ConfigError
 from lightning_r1.posthoc_ema import (
     Snapshot,
     gamma_to_sigma_rel,
     power_beta,
     profile_inner,
     reconstruct,
+    sigma_rel_list,
     sigma_rel_to_gamma,
+    write_posthoc_checkpoints,
 )
 
 POSTHOC = ["gan.posthoc_ema.sigma_rels=[0.05,0.10]", "gan.posthoc_ema.snapshot_every=4", "metrics=none"]
@@ -194,46 +197,37 @@ def test_command_writes_a_checkpoint_evaluate_takes(tmp_path: Path) -> None:
     result = json.loads((run / "eval.json").read_text())
     assert result["checkpoint"] == str(written["0.08"].absolute()) and "val/reverse_kl" in result["metrics"]
 
+    proc = module_cli("lightning_r1.posthoc_ema", f"run_dir={run}", "sigma_rel=0.5", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lightning_r1: error: sigma_rel:"), proc.stderr
+
+
+def test_bad_input_names_the_field(tmp_path: Path) -> None:
+    """A run without post-hoc EMA, no run directory, no snapshots, no σ_rel: a ConfigError naming the field (the
+    command prints it as one line with exit code 2, as above); bad training settings likewise, before training."""
     plain = tmp_path / "plain"
     train(compose_config([*TOY, "metrics=none", "iterations=2"], plain))
-    for args, field in [
-        ((f"run_dir={plain}", "sigma_rel=0.08"), "run_dir"),  # a run without post-hoc EMA
-        ((f"run_dir={run}", "sigma_rel=0.5"), "sigma_rel"),  # out of range
-        ((f"run_dir={tmp_path / 'nowhere'}", "sigma_rel=0.08"), "run_dir"),
-        ((f"run_dir={run}",), "sigma_rel"),
-    ]:
-        proc = module_cli("lightning_r1.posthoc_ema", *args, cwd=tmp_path)
-        assert proc.returncode == 2, (args, proc.stderr[-2000:])
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"lightning_r1: error: {field}:"), proc.stderr
-    for p in (run / "checkpoints" / "posthoc").glob("*.pt"):
-        p.unlink()  # snapshots removed: the run's config still says it had them
-    proc = module_cli("lightning_r1.posthoc_ema", f"run_dir={run}", "sigma_rel=0.08", cwd=tmp_path)
-    assert proc.returncode == 2 and "snapshots" in proc.stderr
-
-
-def test_bad_posthoc_settings_are_one_line_before_training(tmp_path: Path) -> None:
-    """gan.posthoc_ema.sigma_rels out of range, snapshot_every=0: one line, exit code 2, through train.py."""
+    with pytest.raises(ConfigError, match="^run_dir: expected a run trained with post-hoc EMA"):
+        write_posthoc_checkpoints(plain, [0.08])
+    with pytest.raises(ConfigError, match="^run_dir: expected a run directory"):
+        write_posthoc_checkpoints(tmp_path / "nowhere", [0.08])
+    with pytest.raises(ConfigError, match="^sigma_rel: expected a number or a list"):
+        sigma_rel_list(None)
+    run = tmp_path / "run"
+    train(compose_config([*TOY, *POSTHOC, "iterations=4"], run))
+    for snapshot in (run / "checkpoints" / "posthoc").glob("*.pt"):
+        snapshot.unlink()  # the run's config still says it had them
+    with pytest.raises(ConfigError, match="^run_dir: expected post-hoc EMA snapshots"):
+        write_posthoc_checkpoints(run, [0.08])
     for override, field in [
         ("gan.posthoc_ema.sigma_rels=[0.05,0.4]", "gan.posthoc_ema.sigma_rels"),
+        ("gan.posthoc_ema.sigma_rels=0.05", "gan.posthoc_ema.sigma_rels"),
         ("gan.posthoc_ema.snapshot_every=0", "gan.posthoc_ema.snapshot_every"),
     ]:
-        args = [
-            *TOY,
-            "metrics=none",
-            "iterations=2",
-            "trainer.enable_progress_bar=false",
-            f"run_dir={tmp_path / 'r'}",
-        ]
-        if "sigma_rels" not in override:
-            args.append("gan.posthoc_ema.sigma_rels=[0.05]")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lightning_r1", *args, override],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-        )
-        assert proc.returncode == 2, proc.stderr[-2000:]
-        last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith("lightning_r1: error:") and field in last, proc.stderr[-2000:]
+        cfg = compose_config([*TOY, *POSTHOC, "iterations=2", override], tmp_path / "bad")
+        with pytest.raises(
+            ValueError, match=field
+        ):  # ConfigError, or check_positive_int's ValueError: exit 2
+            train(cfg)
+        assert not (tmp_path / "bad" / "checkpoints" / "posthoc").exists()
