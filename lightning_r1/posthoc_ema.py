@@ -208,6 +208,8 @@ def write_posthoc_checkpoints(run_dir: str | os.PathLike, sigma_rels: list[float
     """For each σ_rel: ``last.ckpt`` with ``generator_ema``'s parameters reconstructed (buffers from the last
     snapshot) and a ``lightning_r1_posthoc_ema`` field saying so, written as ``checkpoints/posthoc_ema_<σ>.ckpt``.
 
+    The snapshots used are those up to ``last.ckpt``'s iteration; the reconstruction stands at the last of them.
+
     Raises:
         ConfigError: no run directory, a run trained without post-hoc EMA, or no snapshots.
         CheckpointError: ``last.ckpt`` missing or damaged.
@@ -222,7 +224,20 @@ def write_posthoc_checkpoints(run_dir: str | os.PathLike, sigma_rels: list[float
         raise ConfigError(
             f"run_dir: expected a run trained with post-hoc EMA (gan.posthoc_ema.sigma_rels set), got {run_dir}"
         )
+    ckpt_iteration = (state.get("lightning_r1") or {}).get("iteration")
     snapshots = load_snapshots(run_dir)
+    if ckpt_iteration is not None:  # a run resumed from an earlier checkpoint may have left later, stale ones
+        snapshots = [s for s in snapshots if s.iteration <= ckpt_iteration]
+        if not snapshots:
+            raise ConfigError(
+                f"run_dir: expected snapshots up to last.ckpt's iteration {ckpt_iteration}, got none"
+            )
+        if snapshots[-1].iteration != ckpt_iteration:
+            log.warning(
+                "last.ckpt is at iteration %s, the last snapshot before it at %s: the reconstruction stands there",
+                ckpt_iteration,
+                snapshots[-1].iteration,
+            )
     written = []
     for sigma_rel in sigma_rels:
         params, x = reconstruct(snapshots, sigma_rel)
@@ -241,13 +256,6 @@ def write_posthoc_checkpoints(run_dir: str | os.PathLike, sigma_rels: list[float
         tmp = path.with_name(path.name + ".tmp")
         torch.save(out, tmp)
         os.replace(tmp, path)  # a reader never sees half a file
-        ckpt_iteration = (state.get("lightning_r1") or {}).get("iteration")
-        if ckpt_iteration != snapshots[-1].iteration:
-            log.warning(
-                "last.ckpt is at iteration %s, the last snapshot at %s: the EMA generator is the snapshot's time",
-                ckpt_iteration,
-                snapshots[-1].iteration,
-            )
         print(
             f"sigma_rel={sigma_rel:g} at iteration {snapshots[-1].iteration} ({len(snapshots)} snapshots): {path}"
         )

@@ -170,10 +170,16 @@ def module_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProces
 
 def test_command_writes_a_checkpoint_evaluate_takes(tmp_path: Path) -> None:
     """``python -m lightning_r1.posthoc_ema`` on a trained run: σ_rel 0.05 (tracked) reproduces the callback's own
-    average in last.ckpt; 0.08 (not tracked) differs from both; evaluate takes the file; bad input is one line and
-    exit code 2."""
+    average in last.ckpt; 0.08 (not tracked) differs from both; snapshots past last.ckpt are left out; evaluate
+    takes the file; bad input is one line and exit code 2."""
     run = tmp_path / "run"
     train(compose_config([*TOY, *POSTHOC, "iterations=20"], run))
+    folder = (
+        run / "checkpoints" / "posthoc"
+    )  # a stale snapshot past last.ckpt (a run resumed from earlier): unused
+    torch.save(
+        torch.load(folder / "iter_20.pt", weights_only=True) | {"iteration": 24}, folder / "iter_24.pt"
+    )
     proc = module_cli("lightning_r1.posthoc_ema", f"run_dir={run}", "sigma_rel=[0.05,0.08]", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = {s: run / "checkpoints" / f"posthoc_ema_{s}.ckpt" for s in ("0.05", "0.08")}
