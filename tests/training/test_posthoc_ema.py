@@ -126,7 +126,11 @@ def callback_state(run_dir: Path) -> dict:
 def test_snapshot_schedule_and_averages_survive_a_resume_in_place(tmp_path: Path) -> None:
     """Stopped at iteration 10 (off the snapshot grid of 4) and resumed in place to 20: the same snapshot files,
     bit for bit, and the same averages in last.ckpt as one uninterrupted run."""
-    common = [*TOY, *POSTHOC]
+    common = [
+        *TOY,
+        *POSTHOC,
+        "gan.d_steps=2",
+    ]  # two batches per iteration: the EMAs move once, after G's step
     train(compose_config([*common, "iterations=20"], tmp_path / "full"))
     part = tmp_path / "part"
     train(compose_config([*common, "iterations=10"], part))
@@ -154,12 +158,18 @@ def test_snapshot_schedule_and_averages_survive_a_resume_in_place(tmp_path: Path
     assert not torch.equal(last[0]["net.0.weight"], last[1]["net.0.weight"])
 
 
-def test_default_run_has_no_posthoc_ema(tmp_path: Path) -> None:
-    """gan.posthoc_ema.sigma_rels=[] (the default): no callback state, no snapshot folder."""
-    train(compose_config([*TOY, "metrics=none", "iterations=4"], tmp_path / "run"))
+def test_default_run_has_no_posthoc_ema_and_tracking_changes_no_training_number(tmp_path: Path) -> None:
+    """gan.posthoc_ema.sigma_rels=[] (the default): no callback state, no snapshot folder; with it on, the trained
+    weights (G, D, the half-life EMA) are bitwise those of the run without it."""
+    train(compose_config([*TOY, "metrics=none", "iterations=8"], tmp_path / "run"))
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert not [k for k in state["callbacks"] if "PosthocEMA" in k]
     assert not (tmp_path / "run" / "checkpoints" / "posthoc").exists()
+    train(compose_config([*TOY, *POSTHOC, "iterations=8"], tmp_path / "tracked"))
+    tracked = torch.load(tmp_path / "tracked" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["state_dict"].keys() == tracked["state_dict"].keys()
+    for key, value in state["state_dict"].items():
+        assert torch.equal(value, tracked["state_dict"][key]), key
 
 
 def module_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
