@@ -36,6 +36,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.errors import CheckpointError, ConfigError
+from lightning_r1.from_checkpoint import run_app
 from lightning_r1.resume import CONFIG_KEY, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -265,8 +266,6 @@ def write_posthoc_checkpoints(run_dir: str | os.PathLike, sigma_rels: list[float
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="posthoc_ema")
 def main(cfg: DictConfig) -> None:
-    from lightning_r1.from_checkpoint import run_app
-
     def body() -> list[Path]:
         if not cfg.get("run_dir"):
             raise ConfigError("run_dir: expected a run directory (run_dir=DIR), got none")
