@@ -236,14 +236,15 @@ def test_bad_input_names_the_field(tmp_path: Path) -> None:
         snapshot.unlink()  # the run's config still says it had them
     with pytest.raises(ConfigError, match="^run_dir: expected post-hoc EMA snapshots"):
         write_posthoc_checkpoints(run, [0.08])
-    for override, field in [
-        ("gan.posthoc_ema.sigma_rels=[0.05,0.4]", "gan.posthoc_ema.sigma_rels"),
-        ("gan.posthoc_ema.sigma_rels=0.05", "gan.posthoc_ema.sigma_rels"),
-        ("gan.posthoc_ema.snapshot_every=0", "gan.posthoc_ema.snapshot_every"),
-    ]:
-        cfg = compose_config([*TOY, *POSTHOC, "iterations=2", override], tmp_path / "bad")
-        with pytest.raises(
-            ValueError, match=field
-        ):  # ConfigError, or check_positive_int's ValueError: exit 2
-            train(cfg)
-        assert not (tmp_path / "bad" / "checkpoints" / "posthoc").exists()
+    for case, (override, field) in enumerate(
+        [
+            ("gan.posthoc_ema.sigma_rels=[0.05,0.4]", "gan.posthoc_ema.sigma_rels"),
+            ("gan.posthoc_ema.sigma_rels=0.05", "gan.posthoc_ema.sigma_rels"),
+            ("gan.posthoc_ema.snapshot_every=0", "gan.posthoc_ema.snapshot_every"),
+        ]
+    ):
+        bad = tmp_path / f"bad{case}"
+        # ConfigError, or check_positive_int's ValueError: the app's bad input (exit code 2)
+        with pytest.raises(ValueError, match=field):
+            train(compose_config([*TOY, *POSTHOC, "iterations=2", override], bad))
+        assert not (bad / "checkpoints" / "posthoc").exists()
