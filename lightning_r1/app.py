@@ -28,6 +28,7 @@ from lightning_r1.callbacks import (
     SampleGrid,
 )
 from lightning_r1.callbacks.iteration_checkpoint import DirectCheckpointIO, save_checkpoint_atomically
+from lightning_r1.callbacks.posthoc_ema import gan_arguments, posthoc_ema_callbacks
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.conditional_app import class_callbacks, configure_classes
 from lightning_r1.config_schema import validate_config
@@ -169,6 +170,7 @@ def build_callbacks(
         callbacks.append(build(schedule, "schedule"))
     callbacks += build_metrics(cfg.get("metrics") or {}, run_dir, datamodule)
     callbacks += class_callbacks(cfg, datamodule)  # val/class_accuracy: conditional runs on MNIST data
+    callbacks += posthoc_ema_callbacks(cfg, run_dir)  # gan.posthoc_ema.sigma_rels: power-function EMAs of G
     callbacks += [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar(cfg.get("progress_bar", "auto")))
@@ -296,7 +298,7 @@ def _train_in(
     configure_classes(cfg, datamodule, run_dir)  # conditional=true: gan.num_classes from the dataset
     models = build(cfg.model, "model")
     gan = build_gan(
-        cfg.gan,
+        gan_arguments(cfg.gan),  # without gan.posthoc_ema (the PosthocEMA callback's settings)
         generator=models.generator,
         discriminator=models.discriminator,
         loss=build(cfg.loss, "loss"),
