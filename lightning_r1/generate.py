@@ -4,7 +4,8 @@
     python -m lightning_r1.generate ckpt_path=FILE num_samples=64 interpolate=true seed=1 out_dir=/tmp/samples
     python -m lightning_r1.generate ckpt_path=FILE num_samples=100 class=7 truncation=1.0
 
-Writes into ``out_dir`` (default ``<run_dir>/generated/iter_<N>/``):
+Writes into ``out_dir`` (default ``<run_dir>/generated/iter_<N>/``, or ``generated/<file name>/`` for a checkpoint
+other than ``last.ckpt`` / ``iter_<N>.ckpt``):
 
 - images: ``000000.png`` ... (one per sample) and ``grid.png`` (the first ``grid.max_images``, ``grid.nrow`` a row);
 - 2-D toys: ``samples.png`` (a scatter over the data's modes) and ``samples.npy`` (the points ``[N, 2]``) instead;
@@ -103,8 +104,11 @@ def generate_in_batches(
 
 
 def default_out_dir(run: TrainedRun) -> Path:
-    tag = f"iter_{run.iteration}" if run.iteration is not None else run.checkpoint.stem
-    return rd.generated_dir(run.run_dir, tag)
+    """``generated/iter_<N>`` for the app's training checkpoints (``last.ckpt``, ``iter_<N>.ckpt``: the same weights
+    at iteration N); ``generated/<file name>`` for any other (a post-hoc EMA reconstruction, a LightningCLI
+    checkpoint), so two checkpoints with other weights never share a folder."""
+    training = run.iteration is not None and run.checkpoint.stem in ("last", f"iter_{run.iteration}")
+    return rd.generated_dir(run.run_dir, f"iter_{run.iteration}" if training else run.checkpoint.stem)
 
 
 def check_options(cfg: DictConfig) -> None:

@@ -13,7 +13,8 @@
       classes.txt           conditional runs: ``index<TAB>class name`` per class (conditional_app)
       stacked_modes.npy     the last StackedMNISTModes evaluation's predicted modes (StackedMNIST)
       eval.json             ``python -m lightning_r1.evaluate`` on one of its checkpoints
-      generated/iter_N/     ``python -m lightning_r1.generate`` on one of its checkpoints
+      generated/iter_N/     ``python -m lightning_r1.generate`` on one of its checkpoints (``generated/NAME/`` for a
+                            checkpoint other than last.ckpt / iter_N.ckpt, e.g. a post-hoc EMA one)
       .hydra/overrides.yaml Hydra's record of the command-line overrides
       .lock                 held (``flock``) by the run training in this folder; holds its process id
 

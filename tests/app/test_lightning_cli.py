@@ -44,9 +44,7 @@ def test_lightning_cli_fits_the_example_config_for_a_few_iterations(tmp_path: Pa
         done = subprocess.run([sys.executable, "-m", f"lightning_r1.{app}", f"ckpt_path={ckpt}", *extra],
                               capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-    samples = np.load(
-        tmp_path / "lightning_logs" / "version_0" / "generated" / f"iter_{iterations}" / "samples.npy"
-    )
+    samples = np.load(tmp_path / "lightning_logs" / "version_0" / "generated" / ckpt.stem / "samples.npy")
     assert samples.shape == (16, 2) and np.isfinite(samples).all()
     evaluated = json.loads((tmp_path / "lightning_logs" / "version_0" / "eval.json").read_text())
     assert {"val/modes_covered", "val/reverse_kl"} <= set(evaluated["metrics"])

@@ -213,6 +213,14 @@ def test_command_writes_a_checkpoint_evaluate_takes(tmp_path: Path) -> None:
     result = json.loads((run / "eval.json").read_text())
     assert result["checkpoint"] == str(written["0.08"].absolute()) and "val/reverse_kl" in result["metrics"]
 
+    # generate: the reconstruction and last.ckpt (other weights, the same iteration) get folders of their own
+    for ckpt in (written["0.08"], run / "checkpoints" / "last.ckpt"):
+        proc = module_cli("lightning_r1.generate", f"ckpt_path={ckpt}", "num_samples=8", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    drawn = {p.parent.name: np.load(p) for p in (run / "generated").glob("*/samples.npy")}
+    assert drawn.keys() == {"posthoc_ema_0.08", "iter_20"}
+    assert not np.array_equal(drawn["posthoc_ema_0.08"], drawn["iter_20"])
+
     proc = module_cli("lightning_r1.posthoc_ema", f"run_dir={run}", "sigma_rel=0.5", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
