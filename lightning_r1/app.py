@@ -75,7 +75,7 @@ def build_gan(node: Any, **parts: Any) -> GAN:
 
     A rejected argument (``gan.d_steps=0``) is re-raised as one line that names the group, as :func:`build` does.
     """
-    make = build(node, "gan")
+    make = build(gan_arguments(node), "gan")  # gan.posthoc_ema configures a callback, not the module
     try:
         return make(**parts)
     except ValueError as err:  # a bad value: gan.d_steps=0
@@ -298,7 +298,7 @@ def _train_in(
     configure_classes(cfg, datamodule, run_dir)  # conditional=true: gan.num_classes from the dataset
     models = build(cfg.model, "model")
     gan = build_gan(
-        gan_arguments(cfg.gan),  # without gan.posthoc_ema (the PosthocEMA callback's settings)
+        cfg.gan,
         generator=models.generator,
         discriminator=models.discriminator,
         loss=build(cfg.loss, "loss"),

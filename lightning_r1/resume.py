@@ -354,6 +354,7 @@ def config_to_resume(
         if unplaced:
             log.warning("resuming %s: %s not applied (a preset's settings are the checkpoint's; set the ones to "
                         "change one by one)", path, ", ".join(unplaced))  # fmt: skip
+    cfg = with_saved_classes(saved, cfg)
     differences = setup_differences(setup_of(saved), setup_of(cfg))
     if differences:
         raise CheckpointError(
@@ -363,6 +364,21 @@ def config_to_resume(
     changes = changed_settings(saved, cfg, where)
     check_changed_settings(path, changes)
     return cfg, changes
+
+
+def with_saved_classes(saved: DictConfig, cfg: DictConfig) -> DictConfig:
+    """``cfg`` with the checkpoint's ``gan.num_classes`` where ``conditional=true`` left it to the data module.
+
+    The app fills ``gan.num_classes`` from the dataset after this comparison (``conditional_app.configure_classes``,
+    which checks the two agree); a config given from Python still has it unset here, and would compare as another
+    model.
+    """
+    if not cfg.get("conditional", False) or OmegaConf.select(cfg, "gan.num_classes") is not None:
+        return cfg
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.gan.num_classes = OmegaConf.select(saved, "gan.num_classes")
+    return cfg
 
 
 def check_changed_settings(path: str | os.PathLike, changes: dict[str, tuple[Any, Any]]) -> None:

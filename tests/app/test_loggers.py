@@ -140,7 +140,7 @@ def test_multirun_2x2_logs_each_job_to_its_own_wandb_run(tmp_path: Path) -> None
         cell = dict(zip(header, row, strict=True))
         group = cell["overrides (seeds pooled)"].strip("`")
         members = [s for s, n in zip(summaries, expected_names, strict=True) if n.startswith(group + ",")]
-        assert cell["runs"] == "2" and len(members) == 2
+        assert cell["seeds"] == "2" and len(members) == 2
         for col, key in keys.items():
             values = [s["metrics"].get(key) for s in members]
             values = [v for v in values if v is not None and math.isfinite(v)]  # null: not finite
