@@ -179,7 +179,9 @@ def test_generate_images_grid_interpolation_same_seed_same_images(
             cwd=tmp_path / "a",
         )
     )
-    out = runs["mnist"] / "generated" / "sharp"  # the default out_dir of a checkpoint other than last / iter_N
+    out = (
+        runs["mnist"] / "generated" / "sharp"
+    )  # the default out_dir of a checkpoint other than last / iter_N
     numbered = sorted(out.glob("[0-9]*.png"))
     assert [p.name for p in numbered] == [f"{i:06d}.png" for i in range(10)]
     assert {p.name for p in out.iterdir()} == {p.name for p in numbered} | {"grid.png", "interpolation.png"}
