@@ -43,14 +43,8 @@ from lightning_r1.errors import (
 from lightning_r1.gan import GAN
 from lightning_r1.loggers import RunCSVLogger
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics
-from lightning_r1.resume import (
-    ApplyOptimizerSettings,
-    SaveRunConfig,
-    check_resumable,
-    config_to_resume,
-    load_checkpoint,
-    logging_step,
-)
+from lightning_r1.resume import SaveRunConfig, check_resumable, load_checkpoint, logging_step
+from lightning_r1.resume_config import ApplyOptimizerSettings, config_to_resume
 from lightning_r1.run_banner import log_run_start
 
 log = logging.getLogger(__name__)
