@@ -4,7 +4,7 @@
     python train.py 'regularizer=[r1,r2]' regularizer.r2.gamma=5
     python train.py -m regularizer=none,r1,r2,wgan_gp seed=0,1
 
-Configs live in lightning_r1/conf; errors and exit codes: lightning_r1/__main__.py and docs/faults.md.
+Configs live in conf/ (lightning_r1/config_dir.py); errors and exit codes: lightning_r1/__main__.py and docs/faults.md.
 """
 
 from lightning_r1.__main__ import main

@@ -193,7 +193,7 @@ def train_one(args: argparse.Namespace, variant: str, seed: int, run_dir: Path) 
 
     from lightning_r1.app import train
 
-    conf = str(Path(__file__).resolve().parents[1] / "lightning_r1" / "conf")
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
         cfg = compose(

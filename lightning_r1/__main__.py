@@ -1,7 +1,7 @@
 """The Hydra app: ``python -m lightning_r1 ARGS``, the ``lightning-r1 ARGS`` console script and ``python train.py ARGS``.
 
-Configs ship inside the package (``lightning_r1/conf``), so the app runs the same from any directory and from an
-installed wheel. Add your own config folder with ``hydra.searchpath=[file:///path/to/conf]`` (README, "Your own
+Configs live in ``conf/`` at the repository's top level and ship inside the wheel (``lightning_r1.config_dir``), so
+the app runs the same from any directory and from an installed wheel. Add your own config folder with ``hydra.searchpath=[file:///path/to/conf]`` (README, "Your own
 configs").
 
 Bad input (a negative gamma, a missing image folder, a damaged checkpoint, ...: anything found before the first
@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lightning_r1.app import train
+from lightning_r1.config_dir import CONFIG_DIR
 from lightning_r1.console import quiet_known_notices
 from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input, one_line
 from lightning_r1.version_flag import answers_version
@@ -36,7 +37,7 @@ SWEEP_JOBS: dict[str, str | None] = {}
 
 
 @answers_version  # --version: lightning_r1, torch, Lightning, Hydra (not Hydra's own "Hydra 1.3.8")
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def run(cfg: DictConfig) -> float | None:
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:

@@ -102,7 +102,7 @@ class DatasetSchema:
 
 @dataclass
 class RunSchema:
-    """The root config (``lightning_r1/conf/config.yaml``)."""
+    """The root config (``conf/config.yaml``)."""
 
     iterations: int = MISSING
     batch_size: int = MISSING

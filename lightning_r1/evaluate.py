@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.conditional_app import class_callbacks
+from lightning_r1.config_dir import CONFIG_DIR
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import (
     TrainedRun,
@@ -156,7 +157,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @answers_version
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError, ConfigError))
 

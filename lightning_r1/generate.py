@@ -39,6 +39,7 @@ from torchvision.utils import save_image
 from lightning_r1 import run_dir as rd
 from lightning_r1.callbacks.sample_grid import sample_shape, save_scatter
 from lightning_r1.checks import check_positive_int
+from lightning_r1.config_dir import CONFIG_DIR
 from lightning_r1.errors import ConfigError, check_writable_dir
 from lightning_r1.from_checkpoint import TrainedRun, load_run, quote_paths, run_app, setup_step
 from lightning_r1.plotting import subplots
@@ -296,7 +297,7 @@ def save_paths(paths: Tensor, modes: Tensor | None, path: Path) -> None:
 
 
 @answers_version
-@hydra.main(version_base="1.3", config_path="conf", config_name="generate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="generate")
 def main(cfg: DictConfig) -> None:
     run_app(lambda: generate(cfg))
 

@@ -1,7 +1,7 @@
 """Experiment loggers built from Hydra configs: the run's ``metrics.csv`` (kept across a resume in place) and Weights &
 Biases runs named, grouped and tagged by the sweep.
 
-``lightning_r1/conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
+``conf/logger/wandb.yaml`` points its ``_target_`` at :func:`wandb_logger`. Every run still keeps its scalar history
 in ``<run_dir>/metrics.csv`` (the app always adds a :class:`RunCSVLogger`), so reports never depend on a service.
 """
 

@@ -35,6 +35,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_r1 import run_dir as rd
+from lightning_r1.config_dir import CONFIG_DIR
 from lightning_r1.errors import CheckpointError, ConfigError
 from lightning_r1.from_checkpoint import run_app
 from lightning_r1.resume import CONFIG_KEY, load_checkpoint
@@ -264,7 +265,7 @@ def write_posthoc_checkpoints(run_dir: str | os.PathLike, sigma_rels: list[float
     return written
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="posthoc_ema")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="posthoc_ema")
 def main(cfg: DictConfig) -> None:
     def body() -> list[Path]:
         if not cfg.get("run_dir"):

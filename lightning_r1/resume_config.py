@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lightning_r1.config_dir import CONFIG_DIR
 from lightning_r1.errors import CheckpointError
 from lightning_r1.resume import saved_config, setup_differences, setup_of
 
@@ -104,7 +105,7 @@ def config_groups() -> set[str]:
     (``metrics=none``), not added since."""
     from hydra.core.hydra_config import HydraConfig
 
-    groups = {p.name for p in (Path(__file__).parent / "conf").iterdir() if p.is_dir()}
+    groups = {p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir()}
     if HydraConfig.initialized():
         groups |= {str(choice).split("/")[0] for choice in HydraConfig.get().runtime.choices}
     return groups

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "lightning_r1" / "conf")
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Small and quiet: tests run on 2 CPU cores.
@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 
 
 def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
-    """Compose lightning_r1/conf/config.yaml with ``overrides`` the way ``python train.py`` would, run dir → ``run_dir``."""
+    """Compose conf/config.yaml with ``overrides`` the way ``python train.py`` would, run dir → ``run_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[*FAST, *overrides])

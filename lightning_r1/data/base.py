@@ -52,7 +52,7 @@ class BaseDataModule(L.LightningDataModule):
     """Common state of all lightning_r1 DataModules.
 
     Attributes:
-        name: the config file name under ``lightning_r1/conf/dataset`` (class attribute).
+        name: the config file name under ``conf/dataset`` (class attribute).
         default_feature_extractor: feature extractor the FID code should use, or None (class attribute).
         sample_shape: shape of one sample, set by subclasses in ``__init__``.
         num_samples: dataset size after ``setup()``; None for infinite streams.

@@ -1,4 +1,4 @@
-"""Every experiment preset (``lightning_r1/conf/experiment/*.yaml``) trains for a few iterations through the app and
+"""Every experiment preset (``conf/experiment/*.yaml``) trains for a few iterations through the app and
 writes a complete run directory (lightning-hydra-template's ``experiment=glob(*)`` test)."""
 
 from __future__ import annotations

@@ -29,8 +29,12 @@ def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     """``pip wheel`` of the checkout, installed (without dependencies: they are this environment's) into a folder."""
     out = tmp_path_factory.mktemp("wheel")
     source = out / "source"  # a copy, so the build leaves nothing in the checkout
-    shutil.copytree(REPO_ROOT / "lightning_r1", source / "lightning_r1",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    for folder in (
+        "lightning_r1",
+        "conf",
+    ):  # conf/ lives at the top level; the wheel maps it into the package
+        shutil.copytree(REPO_ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO_ROOT / name, source / name)
     built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w",
@@ -52,6 +56,18 @@ def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> N
     assert any(name.endswith("metrics/weights/mnist_classifier.pt") for name in names)
     assert "lightning_r1/py.typed" in names  # type checkers read the package's annotations (PEP 561)
     assert "lightning_r1/conf/hydra/help/train.yaml" in names  # --help pages
+    shipped = {name for name in names if name.startswith("lightning_r1/conf/") and name.endswith(".yaml")}
+    in_checkout = {
+        "lightning_r1/" + str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "conf").rglob("*.yaml")
+    }
+    assert shipped == in_checkout  # every config of the top-level conf/, none left behind
+    # pyproject lists the packages (the finder cannot map conf/): a new subpackage must be listed to ship
+    packages = {
+        str(p.parent.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "lightning_r1").rglob("__init__.py")
+    }
+    assert {p + "/__init__.py" for p in packages} <= set(names), sorted(
+        packages - {n.rsplit("/", 1)[0] for n in names}
+    )
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "lightning-r1 = lightning_r1.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -148,3 +164,40 @@ def test_citation_file_has_the_fields_citation_tools_require() -> None:
         ("Lin", 2018),
     } <= first_authors
     assert all(ref["title"] and ref["type"] == "conference-paper" for ref in cff["references"])
+
+
+@pytest.mark.slow  # 20 s of CPU: a virtual environment and an editable install
+def test_an_editable_install_reads_the_top_level_conf_from_any_directory(tmp_path: Path) -> None:
+    """``pip install -e .`` (the README's set-up): the app started from another directory composes the checkout's
+    top-level ``conf/`` (here a copy, with one preset of its own, so the configs read are provably that folder's)."""
+    source = tmp_path / "checkout"
+    for folder in ("lightning_r1", "conf"):
+        shutil.copytree(REPO_ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    (source / "conf" / "experiment" / "only_in_this_copy.yaml").write_text(
+        "# @package _global_\niterations: 7\n"
+    )
+    venv = tmp_path / "venv"
+    made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    python = str(venv / "bin" / "python")
+    # this environment's packages (torch, Lightning, pip, setuptools) seen from the new one, this checkout not
+    (site,) = run([python, "-c", "import site; print(site.getsitepackages()[0])"], tmp_path).stdout.split()
+    Path(site, "this_environment.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages"))
+    )
+    installed = run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", "-e", str(source)],
+                    tmp_path, {"PYTHONPATH": ""})  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": ""}  # the editable install, not this checkout
+    where = run([python, "-c", "import lightning_r1.config_dir as c; print(c.CONFIG_DIR)"], elsewhere, env)
+    assert where.stdout.strip() == str(source / "conf"), where.stdout + where.stderr
+    composed = run(
+        [str(venv / "bin" / "lightning-r1"), "experiment=only_in_this_copy", "--cfg", "job"], elsewhere, env
+    )
+    assert composed.returncode == 0, composed.stderr[-2000:]
+    assert "iterations: 7" in composed.stdout

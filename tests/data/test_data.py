@@ -23,7 +23,7 @@ from lightning_r1.data import (
     Ring8DataModule,
 )
 
-CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "dataset"
+CONF_DIR = REPO_ROOT / "conf" / "dataset"
 
 
 def first_batch(dm: L.LightningDataModule) -> torch.Tensor:

@@ -29,7 +29,7 @@ from lightning_r1.metrics import (
 )
 from lightning_r1.metrics.mnist_classifier import CHECKSUM_PATH, WEIGHTS_PATH, accuracy, mnist5k_split
 
-CONF = REPO_ROOT / "lightning_r1" / "conf"
+CONF = REPO_ROOT / "conf"
 QUIET = {"verbose": False}
 
 

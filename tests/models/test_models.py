@@ -29,7 +29,7 @@ from lightning_r1.models import (
 )
 from lightning_r1.models.r3gan import build_r3gan
 
-MODEL_CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "model"
+MODEL_CONF_DIR = REPO_ROOT / "conf" / "model"
 LATENT = 8
 BATCH = 3
 
