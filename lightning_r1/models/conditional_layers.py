@@ -1,4 +1,5 @@
-"""Layers that feed a class label to a generator or a discriminator.
+"""Layers that feed a class label to a generator or a discriminator; each family's file uses them where its
+``num_classes`` is set (dcgan.py, resnet.py, mlp.py).
 
 - :class:`ConditionalBatchNorm2d`: BatchNorm whose scale and shift are looked up per class (de Vries et al. 2017,
   "Modulating early visual processing by language"; the generator of Miyato & Koyama 2018).
@@ -53,8 +54,12 @@ class LabelEmbedding(nn.Module):
         )
         self.dim = dim
 
-    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+    def forward(self, z: Tensor, y: Tensor | None) -> Tensor:
         """``z [N, latent_dim]`` and labels ``y [N]`` → ``[N, latent_dim + dim]``."""
+        if y is None:
+            raise ValueError(
+                "a class-conditional generator (num_classes set) needs the labels: call it as G(z, y)"
+            )
         return torch.cat([z.flatten(1), self.embed(y).to(z.dtype)], dim=1)
 
 
@@ -71,6 +76,10 @@ class Projection(nn.Module):
         self.embed = nn.Embedding(check_positive_int("num_classes", num_classes), features)
         nn.init.xavier_uniform_(self.embed.weight)  # as the authors' code (sngan_projection) initialises it
 
-    def forward(self, h: Tensor, y: Tensor) -> Tensor:
+    def forward(self, h: Tensor, y: Tensor | None) -> Tensor:
         """``h [N, *]`` (flattened to ``[N, features]``) and labels ``y [N]`` → ``[N]``."""
+        if y is None:
+            raise ValueError(
+                "a class-conditional discriminator (num_classes set) needs the labels: call it as D(x, y)"
+            )
         return (self.embed(y) * h.flatten(1)).sum(dim=1)

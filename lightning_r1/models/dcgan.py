@@ -10,6 +10,12 @@ Without BatchNorm the discriminator keeps PyTorch's default (Kaiming-uniform) in
 paper's N(0, 0.02): on MNIST-5k at width 32 with R1 (gamma=10, Adam 2e-4, betas 0.5/0.999) the N(0, 0.02)
 discriminator let the generator collapse to one mode for its first ~1000 iterations, while the default one gave
 varied digit-like samples by iteration 750-1000.
+
+Class-conditional with ``num_classes`` (docs/conditional.md): G takes ``[z, embed(y)]`` and every BatchNorm becomes
+conditional BatchNorm (Miyato & Koyama 2018); D adds the projection ``<embed(y), h>`` on its last 4×4 feature map
+(Miyato & Koyama 2018, eq. 3). The embedding gives each class a distinct input from the first step; the per-class
+BatchNorm affine starts at (1, 0) and, moved by Adam at about lr per step, conditioned nothing in our first 250 MNIST
+iterations on its own.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ import math
 from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
-from lightning_r1.models.pair import GANModels, check_resolution
-from lightning_r1.models.spectral_norm import spectral_norm_option
+from lightning_r1.models.conditional_layers import ConditionalBatchNorm2d, LabelEmbedding, Projection
+from lightning_r1.models.pair import GANModels, check_resolution, gan_models
 
 SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64)
 
@@ -48,9 +54,18 @@ class DCGANGenerator(nn.Module):
         resolution: output side length, 32 or 64.
         channels: image channels.
         width: base channel count.
+        num_classes: class-conditional when set: ``forward(z, y)``, ``[z, embed(y)]`` (``latent_dim`` entries each)
+            into the first layer and every BatchNorm class-conditional (per-class scale N(1, 0.02), shift 0).
     """
 
-    def __init__(self, latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        resolution: int = 32,
+        channels: int = 3,
+        width: int = 64,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         resolution = check_resolution(resolution, SUPPORTED_RESOLUTIONS)
@@ -59,7 +74,7 @@ class DCGANGenerator(nn.Module):
         self.sample_shape: tuple[int, ...] = (channels, resolution, resolution)
 
         n_up = int(math.log2(resolution // 4))  # 3 for 32, 4 for 64
-        ch = width * 2 ** (n_up - 1)
+        ch = first = width * 2 ** (n_up - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False),  # 1×1 → 4×4
             nn.BatchNorm2d(ch),
@@ -75,10 +90,24 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _init_dcgan_(self)
+        self.num_classes = None if num_classes is None else check_positive_int("num_classes", num_classes)
+        self.label: LabelEmbedding | None = None
+        if self.num_classes is not None:  # after the unconditional layers: the random draws keep their order
+            self.label = LabelEmbedding(self.num_classes, latent_dim)
+            # the first layer takes [z, embed(y)]
+            self.net[0] = nn.ConvTranspose2d(2 * latent_dim, first, 4, 1, 0, bias=False)
+            nn.init.normal_(self.net[0].weight, 0.0, 0.02)
+            for i, layer in enumerate(self.net):
+                if isinstance(layer, nn.BatchNorm2d):
+                    self.net[i] = ConditionalBatchNorm2d(layer.num_features, self.num_classes)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Map ``z: [N, latent_dim]`` to images ``[N, channels, resolution, resolution]`` in ``[-1, 1]``."""
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Map ``z: [N, latent_dim]`` (and labels ``y: [N]`` when conditional) to images
+        ``[N, channels, resolution, resolution]`` in ``[-1, 1]``."""
+        h = (z if self.label is None else self.label(z, y)).view(z.shape[0], -1, 1, 1)
+        for layer in self.net:
+            h = layer(h, y) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
+        return h
 
 
 class DCGANDiscriminator(nn.Module):
@@ -90,9 +119,13 @@ class DCGANDiscriminator(nn.Module):
         resolution: input side length, 32 or 64.
         channels: image channels.
         width: channels after the first convolution; doubled at each downsampling.
+        num_classes: class-conditional when set: ``forward(x, y)`` adds the projection ``<embed(y), h>`` on the
+            last 4×4 feature map ``h`` to the logit.
     """
 
-    def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64) -> None:
+    def __init__(
+        self, resolution: int = 32, channels: int = 3, width: int = 64, num_classes: int | None = None
+    ) -> None:
         super().__init__()
         resolution = check_resolution(resolution, SUPPORTED_RESOLUTIONS)
         channels = check_positive_int("channels", channels)
@@ -104,13 +137,18 @@ class DCGANDiscriminator(nn.Module):
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, 4, 1, 0))  # 4×4 → 1×1 logit
         self.net = nn.Sequential(*layers)  # PyTorch default init on purpose; see the module docstring
+        self.num_classes = None if num_classes is None else check_positive_int("num_classes", num_classes)
+        self.projection = None if self.num_classes is None else Projection(self.num_classes, ch * 4 * 4)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map images ``[N, channels, resolution, resolution]`` to logits ``[N]``."""
-        return self.net(x).view(x.shape[0])
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Map images ``[N, channels, resolution, resolution]`` (and labels ``y: [N]`` when conditional) to logits
+        ``[N]``."""
+        if self.projection is None:
+            return self.net(x).view(x.shape[0])
+        h = self.net[:-1](x)  # the last 4×4 feature map
+        return self.net[-1](h).view(x.shape[0]) + self.projection(h, y)
 
 
-@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_dcgan(
     latent_dim: int,
     resolution: int = 32,
@@ -118,6 +156,7 @@ def build_dcgan(
     width: int = 64,
     num_classes: int | None = None,
     d_width: int | None = None,
+    spectral_norm: bool = False,
 ) -> GANModels:
     """Build a DCGAN pair.
 
@@ -126,29 +165,24 @@ def build_dcgan(
         resolution: image side length, one of ``SUPPORTED_RESOLUTIONS`` (32, 64).
         channels: image channels.
         width: base channel count of both networks (64 as in the paper; 32 trains MNIST on a CPU).
-        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
-            (conditional BatchNorm in G, a projection D); None: the unconditional pair.
+        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` (an embedding and conditional BatchNorm in G,
+            a projection D); None: the unconditional pair.
         d_width: D's base channel count when it differs from G's (None: ``width``). D's parameters grow about with
             its width squared, and at one width D has fewer than G, so PacGAN Table 3's "D a quarter of G's size"
             is not ``width / 2``: at width 32 (32×32 RGB, latent 64) ``d_width=21`` gives D 0.246× G's parameters,
             ``d_width=16`` only 0.144× (``tests/models/test_models.py``).
+        spectral_norm: spectral normalization of every D weight (Miyato et al. 2018; ``model.spectral_norm``).
 
     Returns:
-        ``GANModels(DCGANGenerator, DCGANDiscriminator)`` (their conditional forms with ``num_classes``).
+        ``GANModels(DCGANGenerator, DCGANDiscriminator)``.
 
     Raises:
-        ValueError: for an unsupported ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``/
-            ``d_width``.
+        ValueError: for an unsupported ``resolution``, a non-positive ``latent_dim``/``channels``/``width``/
+            ``d_width``/``num_classes``, or a ``spectral_norm`` that is not a boolean.
     """
     d_width = width if d_width is None else check_positive_int("d_width", d_width)
-    if num_classes is not None:
-        from lightning_r1.models import conditional as c  # imports this module: only when asked for
-
-        return GANModels(
-            c.ConditionalDCGANGenerator(latent_dim, resolution, channels, width, num_classes),
-            c.ConditionalDCGANDiscriminator(resolution, channels, d_width, num_classes),
-        )
-    return GANModels(
-        DCGANGenerator(latent_dim, resolution, channels, width),
-        DCGANDiscriminator(resolution, channels, d_width),
+    return gan_models(
+        DCGANGenerator(latent_dim, resolution, channels, width, num_classes),
+        DCGANDiscriminator(resolution, channels, d_width, num_classes),
+        spectral_norm,
     )

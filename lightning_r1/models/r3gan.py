@@ -30,8 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
-from lightning_r1.models.pair import GANModels, check_resolution
-from lightning_r1.models.spectral_norm import spectral_norm_option
+from lightning_r1.models.pair import GANModels, check_resolution, gan_models
 
 _SLOPE = 0.2  # leaky ReLU
 
@@ -289,7 +288,6 @@ class R3GANDiscriminator(nn.Module):
         )  # projection (Miyato & Koyama 2018) as R3GAN's code: ⟨φ(x), embed(y)⟩
 
 
-@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_r3gan(
     latent_dim: int,
     resolution: int = 32,
@@ -299,6 +297,7 @@ def build_r3gan(
     cardinality: int | list[int] = 8,
     expansion: int = 2,
     num_classes: int | None = None,
+    spectral_norm: bool = False,
 ) -> GANModels:
     """Build an R3GAN pair (same widths, blocks and cardinality per stage in G and D, D's in reverse).
 
@@ -311,16 +310,19 @@ def build_r3gan(
         cardinality: 3×3 convolution groups per stage, or one for all (R3GAN CIFAR-10: 96).
         expansion: inverted-bottleneck factor (R3GAN: 2).
         num_classes: class-conditional when set (G(z, y), projection D(x, y)).
+        spectral_norm: refused with a ``ValueError`` (``model.spectral_norm``): the fix-up initialisation zeroes a
+            convolution per block, whose spectral norm is 0.
 
     Returns:
         ``GANModels(R3GANGenerator, R3GANDiscriminator)``.
 
     Raises:
         ValueError: naming the argument: a bad ``resolution``, a non-positive size, a per-stage list of the wrong
-            length, or a ``cardinality`` that does not divide ``widths · expansion``.
+            length, a ``cardinality`` that does not divide ``widths · expansion``, or ``spectral_norm=True``.
     """
     kwargs = dict(widths=widths, blocks=blocks, cardinality=cardinality, expansion=expansion)
-    return GANModels(
+    return gan_models(
         R3GANGenerator(latent_dim, resolution, channels, num_classes=num_classes, **kwargs),
         R3GANDiscriminator(resolution, channels, num_classes=num_classes, **kwargs),
+        spectral_norm,
     )

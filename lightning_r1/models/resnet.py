@@ -4,6 +4,8 @@ Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually Conver
 (code: github.com/LMescheder/GAN_stability, ``gan_training/models/resnet.py``). No normalization anywhere,
 LeakyReLU(0.2) pre-activations, residual branches scaled by 0.1, a learned 1×1 shortcut (no bias) where the
 channel count changes, nearest-neighbour upsampling in G and 3×3/stride-2 average pooling in D.
+Class-conditional with ``num_classes`` (docs/conditional.md): G takes ``[z, embed(y)]`` (GAN_stability's conditional
+generator), D adds the projection ``<embed(y), h>`` on its flattened last features (Miyato & Koyama 2018, eq. 3).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_r1.checks import check_positive_int
-from lightning_r1.models.pair import GANModels, check_resolution
-from lightning_r1.models.spectral_norm import spectral_norm_option
+from lightning_r1.models.conditional_layers import LabelEmbedding, Projection
+from lightning_r1.models.pair import GANModels, check_resolution, gan_models
 
 _S0 = 4  # spatial size of the fully connected layer's feature map
 
@@ -62,10 +64,18 @@ class ResNetGenerator(nn.Module):
         channels: image channels.
         width: channels at full resolution (``nf`` in GAN_stability).
         nf_max: channel cap (``nf_max`` in GAN_stability).
+        num_classes: class-conditional when set: ``forward(z, y)`` feeds ``[z, embed(y)]`` (``latent_dim`` entries
+            each) to the fully connected layer.
     """
 
     def __init__(
-        self, latent_dim: int, resolution: int = 32, channels: int = 3, width: int = 64, nf_max: int = 512
+        self,
+        latent_dim: int,
+        resolution: int = 32,
+        channels: int = 3,
+        width: int = 64,
+        nf_max: int = 512,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -87,10 +97,16 @@ class ResNetGenerator(nn.Module):
         blocks.append(ResnetBlock(nf_top, nf_top))
         self.resnet = nn.Sequential(*blocks)
         self.conv_img = nn.Conv2d(nf_top, channels, 3, padding=1)
+        self.num_classes = None if num_classes is None else check_positive_int("num_classes", num_classes)
+        self.label: LabelEmbedding | None = None
+        if self.num_classes is not None:  # after the unconditional layers: the random draws keep their order
+            self.label = LabelEmbedding(self.num_classes, latent_dim)
+            self.fc = nn.Linear(2 * latent_dim, self.fc.out_features)  # takes [z, embed(y)]
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Map ``z: [N, latent_dim]`` to images ``[N, channels, resolution, resolution]`` in ``[-1, 1]``."""
-        out = self.fc(z).view(z.shape[0], self.nf0, _S0, _S0)
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Map ``z: [N, latent_dim]`` (and labels ``y: [N]`` when conditional) to images
+        ``[N, channels, resolution, resolution]`` in ``[-1, 1]``."""
+        out = self.fc(z if self.label is None else self.label(z, y)).view(z.shape[0], self.nf0, _S0, _S0)
         out = self.resnet(out)
         return self.conv_img(_actvn(out)).tanh()
 
@@ -105,9 +121,18 @@ class ResNetDiscriminator(nn.Module):
         channels: image channels.
         width: channels at full resolution; doubled at each downsampling up to ``nf_max``.
         nf_max: channel cap.
+        num_classes: class-conditional when set: ``forward(x, y)`` adds the projection ``<embed(y), h>`` on the
+            flattened last features ``h`` to the logit.
     """
 
-    def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64, nf_max: int = 512) -> None:
+    def __init__(
+        self,
+        resolution: int = 32,
+        channels: int = 3,
+        width: int = 64,
+        nf_max: int = 512,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         resolution = check_resolution(resolution)
         channels = check_positive_int("channels", channels)
@@ -125,14 +150,19 @@ class ResNetDiscriminator(nn.Module):
             blocks += [nn.AvgPool2d(3, stride=2, padding=1), ResnetBlock(fin, fout)]
         self.resnet = nn.Sequential(*blocks)
         self.fc = nn.Linear(self.nf0 * _S0 * _S0, 1)
+        self.num_classes = None if num_classes is None else check_positive_int("num_classes", num_classes)
+        self.projection = (
+            None if self.num_classes is None else Projection(self.num_classes, self.fc.in_features)
+        )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map images ``[N, channels, resolution, resolution]`` to logits ``[N]``."""
-        out = self.resnet(self.conv_img(x))
-        return self.fc(_actvn(out.flatten(1))).view(x.shape[0])
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Map images ``[N, channels, resolution, resolution]`` (and labels ``y: [N]`` when conditional) to logits
+        ``[N]``."""
+        h = _actvn(self.resnet(self.conv_img(x)).flatten(1))
+        logit = self.fc(h).view(x.shape[0])
+        return logit if self.projection is None else logit + self.projection(h, y)
 
 
-@spectral_norm_option  # model.spectral_norm=true: spectral norm on D (Miyato et al. 2018)
 def build_resnet(
     latent_dim: int,
     resolution: int = 32,
@@ -140,6 +170,7 @@ def build_resnet(
     width: int = 64,
     nf_max: int = 512,
     num_classes: int | None = None,
+    spectral_norm: bool = False,
 ) -> GANModels:
     """Build a GAN_stability-style ResNet pair.
 
@@ -149,23 +180,19 @@ def build_resnet(
         channels: image channels.
         width: channels at full resolution in both networks (``nf``).
         nf_max: channel cap in both networks.
-        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` of :mod:`lightning_r1.models.conditional`
-            (a label embedding concatenated to z, a projection D); None: the unconditional pair.
+        num_classes: the conditional pair ``G(z, y)``, ``D(x, y)`` (a label embedding concatenated to z, a
+            projection D); None: the unconditional pair.
+        spectral_norm: spectral normalization of every D weight (Miyato et al. 2018; ``model.spectral_norm``).
 
     Returns:
-        ``GANModels(ResNetGenerator, ResNetDiscriminator)`` (their conditional forms with ``num_classes``).
+        ``GANModels(ResNetGenerator, ResNetDiscriminator)``.
 
     Raises:
-        ValueError: for a bad ``resolution`` or a non-positive ``latent_dim``/``channels``/``width``/``nf_max``.
+        ValueError: for a bad ``resolution``, a non-positive ``latent_dim``/``channels``/``width``/``nf_max``/
+            ``num_classes``, or a ``spectral_norm`` that is not a boolean.
     """
-    if num_classes is not None:
-        from lightning_r1.models import conditional as c  # imports this module: only when asked for
-
-        return GANModels(
-            c.ConditionalResNetGenerator(latent_dim, resolution, channels, width, nf_max, num_classes),
-            c.ConditionalResNetDiscriminator(resolution, channels, width, nf_max, num_classes),
-        )
-    return GANModels(
-        ResNetGenerator(latent_dim, resolution, channels, width, nf_max),
-        ResNetDiscriminator(resolution, channels, width, nf_max),
+    return gan_models(
+        ResNetGenerator(latent_dim, resolution, channels, width, nf_max, num_classes),
+        ResNetDiscriminator(resolution, channels, width, nf_max, num_classes),
+        spectral_norm,
     )

@@ -215,3 +215,23 @@ def test_dirac_config_cli_keys() -> None:
     )
     G, D = hydra.utils.instantiate(cfg.model)
     assert G.theta.item() == 1.0 and D.psi.item() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("build", "kwargs", "shape"),
+    [
+        (build_dcgan, {"resolution": 32, "channels": 1, "width": 4}, (1, 32, 32)),
+        (build_resnet, {"resolution": 16, "channels": 1, "width": 4, "nf_max": 8}, (1, 16, 16)),
+        (build_mlp, {"hidden": 8, "layers": 1}, (2,)),
+    ],
+    ids=["dcgan", "resnet", "mlp"],
+)
+def test_a_conditional_pair_called_without_labels_says_so(
+    build: Callable[..., GANModels], kwargs: dict, shape: tuple[int, ...]
+) -> None:
+    G, D = build(LATENT, num_classes=3, **kwargs)
+    with pytest.raises(ValueError, match=r"needs the labels: call it as G\(z, y\)"):
+        G(torch.randn(2, LATENT))
+    with pytest.raises(ValueError, match=r"needs the labels: call it as D\(x, y\)"):
+        D(torch.randn(2, *shape))
+    assert D(G(torch.randn(2, LATENT), torch.tensor([0, 2])), torch.tensor([0, 2])).shape == (2,)
