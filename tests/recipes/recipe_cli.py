@@ -45,7 +45,11 @@ def metric_rows(run_dir: Path, *keys: str) -> list[dict[str, float]]:
     """The rows of ``metrics.csv`` that have every one of ``keys``, as floats."""
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [{key: float(row[key]) for key in ("iteration", *keys)} for row in rows if all(row.get(k) for k in keys)]
+    return [
+        {key: float(row[key]) for key in ("iteration", *keys)}
+        for row in rows
+        if all(row.get(k) for k in keys)
+    ]
 
 
 def last_checkpoint(run_dir: Path) -> dict:
