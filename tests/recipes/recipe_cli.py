@@ -28,13 +28,18 @@ def write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def train(tmp_path: Path, *overrides: str) -> Path:
-    """``python train.py TINY... overrides... `` with ``tmp_path/code`` importable and ``tmp_path/conf`` on Hydra's
-    search path; returns the run directory (the run must succeed)."""
+def train(tmp_path: Path, *overrides: str, base: list[str] = TINY) -> Path:
+    """``python train.py BASE... OVERRIDES...`` with ``tmp_path/code`` importable and ``tmp_path/conf`` on Hydra's
+    search path; returns the run directory (the run must succeed).
+
+    An override choosing a group (``model=tanh_pair``) replaces ``base``'s choice and ``base``'s settings for it.
+    """
+    chosen = {o.split("=")[0] for o in overrides if "." not in o.split("=")[0]}
+    kept = [t for t in base if t.split("=")[0].split(".")[0] not in chosen]
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path / "code"), env.get("PYTHONPATH")) if p)
-    args = [*TINY, *overrides, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"]
+    args = [*kept, *overrides, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"]
     result = subprocess.run([sys.executable, str(REPO_ROOT / "train.py"), *args], capture_output=True, text=True,
                             timeout=300, cwd=tmp_path, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
