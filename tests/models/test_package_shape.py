@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = "lightning_r1.models"
 MODELS_DIR = REPO_ROOT / "lightning_r1" / "models"
-MODEL_CONF_DIR = REPO_ROOT / "lightning_r1" / "conf" / "model"
+MODEL_CONF_DIR = REPO_ROOT / "conf" / "model"
 
 
 def _module_name(path: Path) -> str:
