@@ -15,11 +15,16 @@ from torch import Tensor
 
 
 class AdversarialLoss(NamedTuple):
-    """The two halves of an adversarial objective."""
+    """The two halves of an adversarial objective.
+
+    ``generator_reads_real``: the G half compares with D(real) (relativistic losses), so the G step runs D on the
+    real batch too; otherwise ``g_loss`` is called with ``d_real=None`` and no D(real) is computed.
+    """
 
     name: str
     d_loss: Callable[[Tensor, Tensor], Tensor]
-    g_loss: Callable[[Tensor, Tensor], Tensor]  # (d_fake, d_real); d_real is only read by relativistic losses
+    g_loss: Callable[[Tensor, Tensor], Tensor]  # (d_fake, d_real)
+    generator_reads_real: bool = False
 
 
 # Non-saturating loss (Goodfellow et al. 2014, §3): D as in minimax, G maximises log D(G(z)).
@@ -74,7 +79,7 @@ LOSSES: dict[str, AdversarialLoss] = {
     "minimax": AdversarialLoss("minimax", minimax_d, minimax_g),
     "hinge": AdversarialLoss("hinge", hinge_d, hinge_g),
     "wasserstein": AdversarialLoss("wasserstein", wasserstein_d, wasserstein_g),
-    "relativistic": AdversarialLoss("relativistic", relativistic_d, relativistic_g),
+    "relativistic": AdversarialLoss("relativistic", relativistic_d, relativistic_g, generator_reads_real=True),
 }
 
 
@@ -90,8 +95,8 @@ def get_loss(name: str) -> AdversarialLoss:
 
 
 def needs_real_for_generator(loss: AdversarialLoss) -> bool:
-    """Relativistic losses compare fake with real logits, so the G step needs D(real) too."""
-    return loss.name == "relativistic"
+    """Whether the G step must compute D(real) for this loss (its ``generator_reads_real``)."""
+    return loss.generator_reads_real
 
 
 __all__ = ["AdversarialLoss", "LOSSES", "get_loss", "needs_real_for_generator"]
