@@ -79,7 +79,9 @@ LOSSES: dict[str, AdversarialLoss] = {
     "minimax": AdversarialLoss("minimax", minimax_d, minimax_g),
     "hinge": AdversarialLoss("hinge", hinge_d, hinge_g),
     "wasserstein": AdversarialLoss("wasserstein", wasserstein_d, wasserstein_g),
-    "relativistic": AdversarialLoss("relativistic", relativistic_d, relativistic_g, generator_reads_real=True),
+    "relativistic": AdversarialLoss(
+        "relativistic", relativistic_d, relativistic_g, generator_reads_real=True
+    ),
 }
 
 
