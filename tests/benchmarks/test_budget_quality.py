@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, compose_config
+from lightning_r1.app import group_members
 from lightning_r1.progress import CHECKPOINT_KEY
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -50,6 +51,22 @@ def test_a_run_is_checkpointed_at_each_budget_of_its_own_cpu_time_and_stops_afte
     assert (
         summary["status"] == "completed" and summary["iterations"] == reached["1.5"]["iteration"]
     )  # stopped there
+
+
+def test_each_task_and_variant_composes_to_an_rpgan_run_on_the_budget_clock(tmp_path: Path) -> None:
+    for task, variant, dataset, metric in (("mnist", "lazy16_corr", "MNIST", "FidelityMetrics"),
+                                           ("stacked_mnist", "none", "StackedMNIST", "StackedMNISTModes")):  # fmt: skip
+        args = bq.parse_args(["--out", str(tmp_path / task), "--task", task, "--budgets", "600,300"])
+        words = bq.train_line(args, variant, seed=2).split()
+        assert words[-1] == f"hydra.run.dir={tmp_path / task / 'runs' / f'{variant}_s2'}"
+        cfg = compose_config(words[:-1], tmp_path / task / "compose")
+        assert cfg.loss.name == "relativistic" and cfg.seed == 2 and cfg.iterations == bq.NEVER_ENDS
+        assert dataset in cfg.dataset._target_ and cfg.metrics._target_.endswith(metric)
+        assert cfg.metrics.every == 0 and cfg.samples_every == 0 and cfg.checkpoint_every == 0
+        assert list(cfg.callbacks.budget.budgets) == [300, 600]
+        regs = group_members(cfg, "regularizer")  # what the app builds (the preset's gamma for none: dropped)
+        assert sorted(regs) == sorted(bq.VARIANTS[variant]["regs"] or [])
+        assert all(r.every == 16 and r.lazy_correction and r.gamma == 1 for r in regs.values())
 
 
 def cell(variant: str, seed: int, budget: float, fid: float) -> dict:
