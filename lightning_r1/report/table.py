@@ -143,6 +143,23 @@ def fmt_seeds(mean: float, std: float, n: int) -> str:
     return f"{fmt_pm(mean, se)} ({n} seed{'s' if n > 1 else ''})"
 
 
+def within_noise(best: tuple[str, float, float, int], other: tuple[str, float, float, int]) -> bool | None:
+    """Whether two ranked groups' mean ± s.e. intervals overlap (|Δmean| ≤ s.e.₁ + s.e.₂): their difference is
+    within the noise. ``None`` when either has one seed (no noise estimate)."""
+    (_, m1, s1, n1), (_, m2, s2, n2) = best, other
+    se1, se2 = standard_error(s1, n1), standard_error(s2, n2)
+    return None if se1 is None or se2 is None else abs(m1 - m2) <= se1 + se2
+
+
+def against_best(ranked: list[tuple[str, float, float, int]]) -> dict[str, str]:
+    """The seed table's mark of each ranked group against the best one (:func:`within_noise`)."""
+    marks = {ranked[0][0]: "best"} if ranked else {}
+    for row in ranked[1:]:
+        marks[row[0]] = {True: "≈ best, within noise", False: "worse beyond noise",
+                         None: "– (one seed: no noise estimate)"}[within_noise(ranked[0], row)]  # fmt: skip
+    return marks
+
+
 def verdict(ranked: list[tuple[str, float, float, int]], metric: str) -> list[str]:
     """The report's opening lines: a winner only where the difference exceeds the noise, then the ranking.
 
@@ -160,12 +177,7 @@ def verdict(ranked: list[tuple[str, float, float, int]], metric: str) -> list[st
     )
     tied = [g for g, m, _, _ in ranked if m == mean]
     single = [g for g, _, _, k in ranked if k < 2]
-    overlapping: list[str] = []
-    if (
-        not single
-    ):  # a winner's interval clears every other arm's: |Δmean| > s.e. of the best + s.e. of the other
-        se = standard_error(std, n)
-        overlapping = [g for g, m, s, k in rest if abs(mean - m) <= se + standard_error(s, k)]
+    overlapping = [] if single else [r[0] for r in rest if within_noise(ranked[0], r)]
     if len(tied) > 1:
         head = f"**No single best**: {', '.join(f'`{g}`' for g in tied)} tie at final {metric} {fmt(mean)}."
     elif single:
@@ -182,21 +194,25 @@ def verdict(ranked: list[tuple[str, float, float, int]], metric: str) -> list[st
 
 
 def seed_table(jobs: list[Job], metric: str) -> str:
-    """Mean ± std over the seeds of each group, best group first when the main metric has a direction."""
+    """Mean ± std over the seeds of each group, best group first when the main metric has a direction, then
+    whether each group's final value is within the noise of the best's (:func:`against_best`)."""
     cols = columns(jobs, metric)
-    order = [g for g, *_ in ranking(jobs, metric)]
+    ranked = ranking(jobs, metric)
+    marks = against_best(ranked)
+    order = [g for g, *_ in ranked]
     grouped = groups(jobs)
     names = order + [g for g in grouped if g not in order]
     rows = []
     for group in names:
         members = grouped[group]
-        cells = [f"`{group}`", str(len(members))]
+        cells = [f"`{group}`", str(len(members))] + ([marks.get(group, "–")] if ranked else [])
         for _, get in cols:
             mean, std, n = mean_std([get(j) for j in members])
             partial = f" (n={n})" if 0 < n < len(members) else ""  # some runs had no finite value
             cells.append(fmt_pm(mean, std if n > 1 else None) + partial)
         rows.append(cells)
-    return markdown(["overrides (seeds pooled)", "seeds", *(name for name, _ in cols)], rows)
+    vs_best = [f"final {metric} vs the best (mean ± s.e.)"] if ranked else []
+    return markdown(["overrides (seeds pooled)", "seeds", *vs_best, *(name for name, _ in cols)], rows)
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:

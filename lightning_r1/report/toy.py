@@ -26,9 +26,18 @@ from lightning_r1 import run_dir as rd
 from lightning_r1.data.toy import grid_modes, ring_modes
 from lightning_r1.plotting import subplots
 from lightning_r1.report.jobs import Job, finished_jobs
-from lightning_r1.report.table import markdown, mean_se
+from lightning_r1.report.table import fmt, markdown, mean_se
 
-METHOD_ORDER = ["none", "r1", "r2", "r1+r2", "wgan_gp", "wgan_gp (wasserstein)"]
+# WGAN-GP is named with its λ: the table has two recipes of it (Gulrajani et al.'s toy code, λ = 0.1, and λ = 10)
+METHOD_ORDER = [
+    "none",
+    "r1",
+    "r2",
+    "r1+r2",
+    "wgan_gp λ=10",
+    "wgan_gp λ=10 (wasserstein)",
+    "wgan_gp λ=0.1 (wasserstein)",
+]
 MODES = {"ring8": ring_modes(8).numpy(), "grid25": grid_modes().numpy()}
 
 
@@ -75,7 +84,9 @@ def load_job(job: Job) -> ToyJob:
     cfg = job.config
     names = list((cfg.get("regularizer") or {}).keys())
     samples = job.path / rd.MODE_SAMPLES
-    method = "+".join(names) or "none"
+    method = (
+        "+".join(f"{n} λ={fmt(cfg.regularizer[n].weight)}" if n == "wgan_gp" else n for n in names) or "none"
+    )
     if cfg.loss.name != "nonsaturating":
         method += f" ({cfg.loss.name})"
     summary = job.summary or {}
