@@ -7,17 +7,15 @@ configs").
 Bad input (a negative gamma, a missing image folder, a damaged checkpoint, ...: anything found before the first
 training step) ends the run with one line on stderr and exit code 2, a NaN loss with one line and exit code 1; set
 HYDRA_FULL_ERROR=1 to see the traceback instead. Any other error, and any error once training has started, keeps
-its traceback (exit code 1). In a sweep (``-m``) a failed job is reported the same way (and in its
-``summary.json``) and the sweep goes on; the sweep's exit status is the number of failed jobs (at most
-:data:`MAX_FAILED_EXIT_CODE`). See docs/faults.md.
+its traceback (exit code 1). :func:`lightning_r1.errors.run_app` does this for every app. In a sweep (``-m``) a
+failed job is reported the same way (and in its ``summary.json``) and the sweep goes on; the sweep's exit status
+is the number of failed jobs (at most :data:`MAX_FAILED_EXIT_CODE`). See docs/faults.md.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
-import traceback
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,8 +24,7 @@ from omegaconf import DictConfig
 
 from lightning_r1.app import train
 from lightning_r1.config_dir import CONFIG_DIR
-from lightning_r1.console import quiet_known_notices
-from lightning_r1.errors import BAD_INPUT_EXIT_CODE, NonFiniteLossError, is_bad_input, one_line
+from lightning_r1.errors import one_line, run_app
 from lightning_r1.version_flag import answers_version
 
 # exit statuses above 125 mean "not executable", "not found" or a signal in a shell
@@ -39,26 +36,16 @@ SWEEP_JOBS: dict[str, str | None] = {}
 @answers_version  # --version: lightning_r1, torch, Lightning, Hydra (not Hydra's own "Hydra 1.3.8")
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def run(cfg: DictConfig) -> float | None:
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        with quiet_known_notices():
-            value = train(cfg)
-    except Exception as err:
-        short = is_bad_input(err) or isinstance(err, NonFiniteLossError)
-        full = not short or os.environ.get("HYDRA_FULL_ERROR") == "1"
-        if not in_sweep:
-            if full:
-                raise
-            print(f"lightning_r1: error: {err}", file=sys.stderr)
-            sys.exit(1 if isinstance(err, NonFiniteLossError) else BAD_INPUT_EXIT_CODE)
-        # a sweep goes on: this job's summary.json says why it failed; a sweeper gets NaN (optuna: a failed trial)
-        if full:
-            traceback.print_exc()
-        print(f"lightning_r1: {'error' if short else 'job failed'}: {err}", file=sys.stderr)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        return run_app(lambda: train(cfg))
+
+    # a sweep goes on: this job's summary.json says why it failed; a sweeper gets NaN (optuna: a failed trial)
+    def failed(err: BaseException) -> float | None:
         SWEEP_JOBS[str(cfg.run_dir)] = one_line(err)
         return math.nan if cfg.get("objective") else None
-    if in_sweep:
-        SWEEP_JOBS[str(cfg.run_dir)] = None
+
+    value = run_app(lambda: train(cfg), sweep_job=failed)
+    SWEEP_JOBS.setdefault(str(cfg.run_dir), None)  # this job did not fail
     return value
 
 

@@ -25,7 +25,8 @@ def configure_classes(cfg: DictConfig, datamodule: L.LightningDataModule, run_di
     """Set ``gan.num_classes`` from the dataset when ``conditional=true``; write ``classes.txt``.
 
     Args:
-        cfg: the composed config (``gan.num_classes`` is filled in place and ``config.yaml`` saved again).
+        cfg: the composed config (``gan.num_classes`` is filled in place, before ``build.build_run`` writes
+            ``config.yaml``).
         datamodule: the built dataset (its ``num_classes`` / ``class_names``).
         run_dir: the run directory.
 
@@ -54,7 +55,6 @@ def configure_classes(cfg: DictConfig, datamodule: L.LightningDataModule, run_di
             "leave gan.num_classes unset (conditional=true takes it from the dataset)"
         )
     OmegaConf.update(cfg, "gan.num_classes", classes)
-    OmegaConf.save(cfg, run_dir / rd.CONFIG, resolve=False)
     names = getattr(datamodule, "class_names", None) or [str(i) for i in range(classes)]
     (run_dir / rd.CLASSES).write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(names)))
     return classes
@@ -66,7 +66,7 @@ def class_callbacks(cfg: DictConfig, datamodule: L.LightningDataModule) -> list[
     metrics: Any = cfg.get("metrics") or {}
     selected = (
         "_target_" in metrics
-    )  # metrics=none leaves at most a preset's settings, no _target_ (app.build_metrics)
+    )  # metrics=none leaves at most a preset's settings, no _target_ (build.metric_callbacks)
     if (
         not cfg.get("conditional", False)
         or not mnist_like

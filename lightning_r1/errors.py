@@ -2,7 +2,8 @@
 
 Bad input is whatever the app detects *before the first training step*: a config check, an ``instantiate`` that
 rejects its arguments, the data module's ``setup()``, a checkpoint that cannot be resumed, a shape check, an
-unwritable run or cache directory. ``train.py`` prints such an error as one line and exits with code 2.
+unwritable run or cache directory. Every app (``train.py`` / ``python -m lightning_r1``, ``evaluate``, ``generate``,
+``posthoc_ema``) runs through :func:`run_app`, which prints such an error as one line and exits with code 2.
 An error raised once training has started is a bug or a fault of the run, not of the input: it keeps its
 traceback and exit code 1 (a non-finite loss keeps its own one-line message and exit code 1).
 """
@@ -10,13 +11,20 @@ traceback and exit code 1 (a non-finite loss keeps its own one-line message and 
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from lightning_r1.console import quiet_known_notices
+
 BAD_INPUT_EXIT_CODE = 2
+NONFINITE_EXIT_CODE = 1
 
 
 class ConfigError(ValueError):
@@ -109,6 +117,37 @@ def mark_bad_input(err: BaseException) -> BaseException:
 def is_bad_input(err: BaseException) -> bool:
     """A :class:`ConfigError`, or an error the app marked as raised before the first training step."""
     return isinstance(err, ConfigError) or bool(getattr(err, "lightning_r1_bad_input", False))
+
+
+def run_app(
+    body: Callable[[], Any],
+    setup_errors: tuple[type[BaseException], ...] = (),
+    sweep_job: Callable[[BaseException], Any] | None = None,
+) -> Any:
+    """Call an app's ``body``, with the notices nobody can act on kept off the screen (:mod:`lightning_r1.console`).
+
+    Bad input (:func:`is_bad_input`, or one of ``setup_errors``) ends the app with ``lightning_r1: error: <one line>``
+    on stderr and exit code 2; a non-finite loss with its one line and exit code 1; any other error keeps its
+    traceback. ``HYDRA_FULL_ERROR=1`` shows the traceback of every error.
+
+    ``sweep_job``: in a sweep (``-m``) a failed job does not end the app: its line (and its traceback, when it is not
+    bad input) is printed and ``sweep_job(err)`` is returned instead, so the sweep goes on.
+    """
+    try:
+        with quiet_known_notices():
+            return body()
+    except Exception as err:
+        short = is_bad_input(err) or isinstance(err, (*setup_errors, NonFiniteLossError))
+        full = not short or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        if sweep_job is None:
+            if full:
+                raise
+            print(f"lightning_r1: error: {one_line(err)}", file=sys.stderr)
+            sys.exit(NONFINITE_EXIT_CODE if isinstance(err, NonFiniteLossError) else BAD_INPUT_EXIT_CODE)
+        if full:
+            traceback.print_exc()
+        print(f"lightning_r1: {'error' if short else 'job failed'}: {one_line(err)}", file=sys.stderr)
+        return sweep_job(err)
 
 
 def zip_problem(path: Path) -> str | None:

@@ -25,18 +25,11 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
+from lightning_r1.build import default_metric, instantiate_node
 from lightning_r1.conditional_app import class_callbacks
 from lightning_r1.config_dir import CONFIG_DIR
-from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.from_checkpoint import (
-    TrainedRun,
-    TrainerWithData,
-    build,
-    load_run,
-    quote_paths,
-    run_app,
-    setup_step,
-)
+from lightning_r1.errors import check_writable_dir, run_app
+from lightning_r1.from_checkpoint import TrainedRun, TrainerWithData, load_run, quote_paths, setup_step
 from lightning_r1.metrics import MetricsSetupError, ModeMetrics, StackedMNISTModes
 from lightning_r1.metrics.class_accuracy import KEY as CLASS_ACCURACY
 from lightning_r1.version_flag import answers_version
@@ -82,7 +75,7 @@ def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None
     overrides = dict(metric_overrides or {})
     gan, dm = run.gan, run.datamodule
     view = TrainerWithData(run.trainer, dm)
-    if hasattr(dm, "modes"):  # 2-D mixtures: what ModeMetrics logs during training
+    if default_metric(dm) == "modes":  # 2-D mixtures: what ModeMetrics logs during training
         metric = setup_step(
             lambda: ModeMetrics(
                 every=0,
@@ -94,7 +87,7 @@ def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None
         values, _ = metric.compute(gan)
         return values
     node = metrics_config(run.cfg, overrides)
-    metric = setup_step(lambda: build(node, "metrics"))
+    metric = setup_step(lambda: instantiate_node(node, "metrics"))
     setup_step(dm.prepare_data)
     setup_step(lambda: dm.setup("fit"))  # FidelityMetrics reads dm.train_dataset (the real images)
     values = image_metrics(metric, view, gan)
@@ -159,7 +152,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 @answers_version
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError, ConfigError))
+    run_app(lambda: evaluate(cfg), setup_errors=(MetricsSetupError,))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,16 @@
 """A trained run rebuilt from one of its checkpoints: config, data module and models with their weights.
 
 Shared by ``python -m lightning_r1.evaluate`` and ``python -m lightning_r1.generate``. Every checkpoint the app writes
-carries the run's composed config (``checkpoint["lightning_r1_config"]``, see :mod:`lightning_r1.resume`); the models
-are built from it as ``app.py`` builds them (``instantiate(cfg.model)``, then :class:`~lightning_r1.gan.GAN`) and the
-weights are loaded from a weights-only read of the file. Any problem with the file is one line
-(:class:`~lightning_r1.errors.CheckpointError`, exit code 2 in the apps).
+carries the run's composed config (``checkpoint["lightning_r1_config"]``, see :mod:`lightning_r1.resume`); the data
+module and GAN are built from it by the training app's own construction (:func:`lightning_r1.build.build_run`) and
+the weights are loaded from a weights-only read of the file. Any problem with the file is one line
+(:class:`~lightning_r1.errors.CheckpointError`, exit code 2 in the apps: :func:`lightning_r1.errors.run_app`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +18,11 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_r1 import run_dir as rd
-from lightning_r1.console import quiet_known_notices
-from lightning_r1.errors import (
-    BAD_INPUT_EXIT_CODE,
-    SETUP_ERRORS,
-    CheckpointError,
-    ConfigError,
-    is_bad_input,
-    mark_bad_input,
-    one_line,
-)
+from lightning_r1.build import build_run
+from lightning_r1.errors import SETUP_ERRORS, CheckpointError, ConfigError, mark_bad_input, one_line
 from lightning_r1.gan import GAN
 from lightning_r1.resume import CONFIG_KEY, load_checkpoint, shape_differences
 
@@ -112,8 +101,8 @@ def lightning_cli_config(checkpoint: Path) -> DictConfig | None:
     LightningCLI saves its parsed config as ``config.yaml`` in the logger's version folder, beside the
     ``checkpoints/`` folder (``lightning_logs/version_N/``). Its ``model.generator`` / ``model.discriminator`` /
     ``data`` entries are jsonargparse's ``{class_path, init_args}``; they become the app's ``model`` (a
-    :class:`~lightning_r1.models.pair.GANModels` of the two), ``gan`` and ``dataset`` nodes, built as the app builds
-    its own (see :func:`load_run`).
+    :class:`~lightning_r1.models.pair.GANModels` of the two), ``gan`` (GAN's partial, its own defaults for the rest)
+    and ``dataset`` nodes, built as the app builds its own (see :func:`load_run`).
     """
     path = checkpoint.parent.parent / "config.yaml"
     saved = OmegaConf.load(path) if path.is_file() else None
@@ -132,21 +121,13 @@ def lightning_cli_config(checkpoint: Path) -> DictConfig | None:
     cfg = {
         "model": {"_target_": "lightning_r1.models.pair.GANModels",
                   "generator": target(model.generator), "discriminator": target(model.discriminator)},
-        "gan": {"latent_dim": model.latent_dim, "num_classes": model.get("num_classes")},
+        "gan": {"_target_": "lightning_r1.GAN", "_partial_": True, "latent_dim": model.latent_dim,
+                "num_classes": model.get("num_classes")},
         "trainer": {"precision": OmegaConf.select(saved, "trainer.precision") or "32-true"},
     }  # fmt: skip
     if saved.get("data") is not None:
         cfg["dataset"] = target(saved.data)
     return OmegaConf.create(cfg)
-
-
-def build(node: Any, key: str) -> Any:
-    """``instantiate(node)``; a rejected argument is bad input naming ``key`` (one line)."""
-    try:
-        return instantiate(node)
-    except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise ConfigError(f"{key}: {one_line(cause)}") from cause
 
 
 def device_trainer(accelerator: str, precision: Any) -> L.Trainer:
@@ -200,14 +181,8 @@ def load_run(
         precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
     trainer = device_trainer(accelerator, precision)
 
-    models = build(cfg.model, "model")
-    gan = GAN(
-        generator=models.generator,
-        discriminator=models.discriminator,
-        latent_dim=cfg.gan.latent_dim,
-        loss=build(cfg.loss, "loss") if "loss" in cfg else "nonsaturating",
-        num_classes=OmegaConf.select(cfg, "gan.num_classes", default=None),  # a conditional run: G(z, y)
-    )
+    run = build_run(cfg, run_dir, from_checkpoint=True)  # the training app's construction: data module, GAN
+    gan = run.gan
     trainer.precision_plugin.convert_module(gan)  # e.g. float64 for a 64-true run, before the weights load
     weights = state["state_dict"]
     problems = shape_differences(weights, gan)
@@ -228,12 +203,11 @@ def load_run(
         )
     gan.load_state_dict(weights)
     gan.to(trainer.strategy.root_device).eval()
-    datamodule = build(cfg.dataset, "dataset")
     iteration = (state.get("lightning_r1") or {}).get("iteration")
     return TrainedRun(
         cfg=cfg,
         gan=gan,
-        datamodule=datamodule,
+        datamodule=run.datamodule,
         trainer=trainer,
         checkpoint=path,
         run_dir=run_dir,
@@ -280,21 +254,3 @@ def setup_step(step: Callable[[], Any]) -> Any:
     except SETUP_ERRORS as err:
         mark_bad_input(err)
         raise
-
-
-def run_app(body: Callable[[], Any], setup_errors: tuple[type[BaseException], ...] = ()) -> Any:
-    """Call ``body``; bad input (or one of ``setup_errors``) → ``lightning_r1: error: <one line>``, exit code 2.
-
-    ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
-    """
-    try:
-        with quiet_known_notices():  # the training app's quiet (lightning_r1.console), for this run only
-            return body()
-    except Exception as err:
-        if (
-            not (is_bad_input(err) or isinstance(err, setup_errors))
-            or os.environ.get("HYDRA_FULL_ERROR") == "1"
-        ):
-            raise
-        print(f"lightning_r1: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(BAD_INPUT_EXIT_CODE)

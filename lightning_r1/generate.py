@@ -40,8 +40,8 @@ from lightning_r1 import run_dir as rd
 from lightning_r1.callbacks.sample_grid import sample_shape, save_scatter
 from lightning_r1.checks import check_positive_int
 from lightning_r1.config_dir import CONFIG_DIR
-from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.from_checkpoint import TrainedRun, load_run, quote_paths, run_app, setup_step
+from lightning_r1.errors import ConfigError, check_writable_dir, run_app
+from lightning_r1.from_checkpoint import TrainedRun, load_run, quote_paths, setup_step
 from lightning_r1.plotting import subplots
 from lightning_r1.version_flag import answers_version
 

@@ -36,8 +36,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_r1 import run_dir as rd
 from lightning_r1.config_dir import CONFIG_DIR
-from lightning_r1.errors import CheckpointError, ConfigError
-from lightning_r1.from_checkpoint import run_app
+from lightning_r1.errors import CheckpointError, ConfigError, run_app
 from lightning_r1.resume import CONFIG_KEY, load_checkpoint
 
 log = logging.getLogger(__name__)

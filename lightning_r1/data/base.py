@@ -54,6 +54,8 @@ class BaseDataModule(L.LightningDataModule):
     Attributes:
         name: the config file name under ``conf/dataset`` (class attribute).
         default_feature_extractor: feature extractor the FID code should use, or None (class attribute).
+        default_metric: the ``metrics`` config the default ``metrics=fid`` (``feature_extractor: auto``) stands for
+            on this data: ``fid``, or ``modes`` for 2-D mixtures, which have no FID (class attribute).
         sample_shape: shape of one sample, set by subclasses in ``__init__``.
         num_samples: dataset size after ``setup()``; None for infinite streams.
         num_classes: number of classes when batches carry labels ``(x, y)`` (``labels=true``), else None.
@@ -69,6 +71,7 @@ class BaseDataModule(L.LightningDataModule):
 
     name: ClassVar[str] = ""
     default_feature_extractor: ClassVar[str | None] = None
+    default_metric: ClassVar[str] = "fid"
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0) -> None:
         super().__init__()

@@ -54,6 +54,8 @@ class GaussianMixtureDataModule(StreamDataModule):
         ValueError: if ``batch_size`` is not positive, ``num_workers`` negative or ``std`` not positive.
     """
 
+    default_metric = "modes"  # mode coverage, quality and reverse KL (PacGAN): 2-D points have no FID
+
     def __init__(
         self, modes: Tensor, std: float, batch_size: int = 64, num_workers: int = 0, labels: bool = False
     ) -> None:

@@ -242,13 +242,15 @@ def test_cli_bad_value_is_one_line_and_non_zero(tmp_path: Path) -> None:
     "metrics, expected", [("fid", ["ModeMetrics"]), ("modes", ["ModeMetrics"]), ("none", [])]
 )
 def test_metrics_group_decides_the_toy_metrics(make_cfg, metrics: str, expected: list[str]) -> None:
-    """metrics=modes is a config file of its own; metrics=fid (auto extractor) falls back to it on 2-D mixtures,
-    which have no FID; metrics=none means none (mode metrics used to be added by duck typing even then)."""
-    from lightning_r1.app import build_metrics
+    """metrics=modes is a config file of its own; metrics=fid (auto extractor) measures the data module's default
+    metric, the mode metrics on 2-D mixtures, which have no FID; metrics=none means none (mode metrics used to be
+    added by duck typing even then)."""
+    from lightning_r1.build import metric_callbacks
 
     cfg = make_cfg([*TOY, f"metrics={metrics}"])
     datamodule = instantiate(cfg.dataset)
-    built = build_metrics(cfg.get("metrics") or {}, Path(cfg.run_dir), datamodule)
+    assert datamodule.default_metric == "modes"
+    built = metric_callbacks(cfg, Path(cfg.run_dir), datamodule)
     assert [type(cb).__name__ for cb in built] == expected
     if built:
         assert built[0].samples_path == Path(cfg.run_dir) / "mode_samples.npy"
