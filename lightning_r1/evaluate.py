@@ -36,8 +36,7 @@ from lightning_r1.from_checkpoint import (
     run_app,
     setup_step,
 )
-from lightning_r1.metrics import MetricsSetupError, ModeMetrics, StackedMNISTModes
-from lightning_r1.metrics.class_accuracy import KEY as CLASS_ACCURACY
+from lightning_r1.metrics import MetricsSetupError, ModeMetrics
 from lightning_r1.version_flag import answers_version
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,7 @@ def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None
             )
         )
         metric.on_fit_start(view, gan)
-        values, _ = metric.compute(gan)
-        return values
+        return metric.compute(gan)
     node = metrics_config(run.cfg, overrides)
     metric = setup_step(lambda: build(node, "metrics"))
     setup_step(dm.prepare_data)
@@ -99,25 +97,18 @@ def evaluate_run(run: TrainedRun, metric_overrides: dict[str, Any] | None = None
     values = image_metrics(metric, view, gan)
     for extra in class_metrics(run, node):  # val/class_accuracy (conditional_app.class_callbacks)
         setup_step(lambda extra=extra: extra.on_fit_start(view, gan))
-        values[CLASS_ACCURACY] = extra.compute(gan)
+        values.update(extra.compute(gan))
     return values
 
 
 def image_metrics(metric: Any, view: TrainerWithData, gan: Any) -> dict[str, float]:
-    """The values of the run's image metric callback (FidelityMetrics or StackedMNISTModes), set up as in training."""
-    if isinstance(metric, StackedMNISTModes):
-        setup_step(lambda: metric.on_fit_start(view, gan))
-        return metric.compute(gan)[0]
-    if (
-        metric.feature_extractor == "auto"
-        and getattr(view.datamodule, "default_feature_extractor", None) is None
-    ):
-        log.warning(
-            "evaluate: no feature extractor for dataset %r; no metrics", getattr(view.datamodule, "name", "")
-        )
-        return {}
+    """The values of the run's image metric callback (FidelityMetrics or StackedMNISTModes), set up as in training;
+    none when it is inactive (FID of data without a feature extractor, e.g. the Dirac-GAN)."""
     setup_step(lambda: metric.on_fit_start(view, gan))
-    return metric.compute(gan) if metric.active else {}
+    if not metric.active:
+        log.warning("evaluate: %s is inactive for this dataset; no metrics", type(metric).__name__)
+        return {}
+    return metric.compute(gan)
 
 
 def class_metrics(run: TrainedRun, node: DictConfig) -> list[Any]:

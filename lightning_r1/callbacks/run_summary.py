@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_r1.errors import one_line
+from lightning_r1.metrics.iteration_metric import IterationMetric
 from lightning_r1.regularizers import Regularizer
 
 
@@ -21,7 +22,7 @@ class RunSummary(L.Callback):
     """Writes ``summary.json`` at the end of training, and with ``"status": "failed"`` when training raises.
 
     Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
-    final value of every logged scalar), ``best`` (from metric callbacks exposing ``summary()``), ``overrides``,
+    final value of every logged scalar), ``best`` (from the metric callbacks' ``summary()``), ``overrides``,
     ``status`` (``completed``, ``failed``, or ``stopped`` by SIGTERM); a failed or stopped run also ``error``, one line
     (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``, ``stopped by signal SIGTERM at iteration 40; resume
     with ckpt_path=...``). The file is replaced atomically: a reader (or a full disk) never finds it half written.
@@ -64,9 +65,9 @@ class RunSummary(L.Callback):
             "status": status,
             **extra,
         }
-        for cb in trainer.callbacks:  # metric callbacks (FID, toy-mode metrics) report their best values
-            if cb is not self and hasattr(cb, "summary"):
-                summary["best"].update(cb.summary().get("best", {}))
+        for cb in trainer.callbacks:  # metric callbacks (FID, modes, class accuracy) report their best values
+            if isinstance(cb, IterationMetric):
+                summary["best"].update(cb.summary()["best"])
         write_json_atomically(self.path, summary)
         return summary
 
