@@ -22,7 +22,8 @@ class RunSummary(L.Callback):
     """Writes ``summary.json`` at the end of training, and with ``"status": "failed"`` when training raises.
 
     Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
-    final value of every logged scalar), ``best`` (from the metric callbacks' ``summary()``), ``overrides``,
+    final value of every logged scalar), ``best`` and ``provenance`` (what each metric value was measured with; both from the metric callbacks'
+    ``summary()``), ``overrides``,
     ``status`` (``completed``, ``failed``, or ``stopped`` by SIGTERM); a failed or stopped run also ``error``, one line
     (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``, ``stopped by signal SIGTERM at iteration 40; resume
     with ckpt_path=...``). The file is replaced atomically: a reader (or a full disk) never finds it half written.
@@ -61,13 +62,16 @@ class RunSummary(L.Callback):
             "regularizers": [cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer)],
             "metrics": final_metrics(trainer.callback_metrics),
             "best": {},
+            "provenance": {},
             "overrides": self.overrides,
             "status": status,
             **extra,
         }
         for cb in trainer.callbacks:  # metric callbacks (FID, modes, class accuracy) report their best values
             if isinstance(cb, IterationMetric):
-                summary["best"].update(cb.summary()["best"])
+                measured = cb.summary()
+                summary["best"].update(measured["best"])
+                summary["provenance"].update(measured["provenance"])  # what each value was measured with
         write_json_atomically(self.path, summary)
         return summary
 

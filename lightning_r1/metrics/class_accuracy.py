@@ -17,7 +17,9 @@ from torch import Tensor, nn
 from lightning_r1.conditioning import balanced_labels
 from lightning_r1.metrics.inputs import to_uint8
 from lightning_r1.metrics.iteration_metric import IterationMetric
-from lightning_r1.metrics.mnist_classifier import NUM_CLASSES, load_mnist_classifier
+from lightning_r1.metrics.mnist_classifier import NUM_CLASSES, expected_sha256, load_mnist_classifier
+from lightning_r1.metrics.mnist_extractor import MNIST_EXTRACTOR_NAME
+from lightning_r1.metrics.provenance import classifier_provenance
 
 KEY = "val/class_accuracy"
 
@@ -69,7 +71,12 @@ class ClassAccuracy(IterationMetric):
                 f"class accuracy uses the MNIST classifier: expected a GAN conditional on {NUM_CLASSES} classes, "
                 f"got num_classes={classes}"
             )
-        self.classifier = load_mnist_classifier().to(pl_module.device)
+        self.classifier = load_mnist_classifier().to(
+            pl_module.device
+        )  # the shipped weights, checksum-verified
+        self.provenance = {
+            KEY: classifier_provenance(MNIST_EXTRACTOR_NAME, expected_sha256(), self.num_samples)
+        }
         self.active = True
 
     def measure(self, pl_module: L.LightningModule) -> dict[str, float]:

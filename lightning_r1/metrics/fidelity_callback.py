@@ -26,10 +26,11 @@ from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
+from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights, weights_sha256
 from lightning_r1.metrics.inputs import RealImages, UInt8Images
 from lightning_r1.metrics.intra_fid import class_indices, dataset_labels, intra_fid
 from lightning_r1.metrics.iteration_metric import IterationMetric, check_int
+from lightning_r1.metrics.provenance import KID_KEYS, fidelity_provenance
 from lightning_r1.metrics.real_stats_cache import (
     DEFAULT_CACHE_DIR,
     data_identity,
@@ -149,19 +150,20 @@ class FidelityMetrics(IterationMetric):
                 f"FidelityMetrics needs `{type(pl_module).__name__}.sample(num_samples, ema, batch_size)`"
             )
         # Weights: checked (and Inception downloaded) on rank 0 only; the outcome is broadcast so all ranks stop.
-        outcome: tuple[str, str] = ("", "")
+        outcome: tuple[str, ...] = ("", "")
         if trainer.is_global_zero:
             try:
                 check_writable_dir(
                     "metrics.cache_dir", self.cache_dir
                 )  # an unusable cache: now, not at the end
-                outcome = ("ok", check_extractor_weights(name, self.weights_path))
+                tag = check_extractor_weights(name, self.weights_path)
+                outcome = ("ok", tag, weights_sha256(name, self.weights_path))
             except (MetricsSetupError, ConfigError) as e:
                 outcome = ("error", str(e))
         outcome = trainer.strategy.broadcast(outcome, src=0)
         if outcome[0] == "error":
             raise MetricsSetupError(outcome[1])
-        weights_tag = outcome[1]
+        weights_tag, sha256 = outcome[1], outcome[2]
 
         # every real image, also when training sees only the first `dataset.limit` (docs/augmentation.md)
         dataset = getattr(dm, "reference_dataset", None) or dm.train_dataset
@@ -198,6 +200,18 @@ class FidelityMetrics(IterationMetric):
         self._cache_key = real_cache_key(ds_name, "train", res, channels, n_real, weights_tag, identity)
         self._extractor = name
         self.active = True
+        record = fidelity_provenance(name, sha256, res, self.num_samples, n_real, self._cache_key)
+        self.provenance = {key: record for key in _KEYS.values()}
+        for key in KID_KEYS:
+            self.provenance[key] = {**record, "kid_subset_size": self._kid_subset}
+        if self.intra_fid:  # num_samples // K of each class against that class's real images
+            per_class = max(2, self.num_samples // len(self._per_class)) * len(self._per_class)
+            key = f"{self._cache_key}-class*of{len(self._per_class)}"
+            self.provenance["val/intra_fid"] = {
+                **record,
+                "num_generated": per_class,
+                "real_stats_cache_key": key,
+            }
         if trainer.is_global_zero:
             where = self.cache_dir / f"{self._cache_key}-{name}-*"
             state = "will be computed once, at the first evaluation" if self.real_pass_needed() else "cached"

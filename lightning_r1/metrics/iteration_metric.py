@@ -12,7 +12,8 @@ shell's, written once (docs/metrics.md, "The metric shell"):
   are as the evaluation found them;
 - rank 0 computes and broadcasts its values, or (``sharded = True``) every rank takes its share;
 - ``history``, ``best`` (directions from :mod:`lightning_r1.metrics.vocabulary`), :func:`~lightning_r1.step_logging.
-  publish`, :meth:`summary` for ``summary.json`` and ``state_dict`` for checkpoints (resume keeps the history).
+  publish`, :meth:`summary` for ``summary.json`` and ``state_dict`` for checkpoints (resume keeps the history);
+- ``provenance``: what each value was measured with (:mod:`lightning_r1.metrics.provenance`).
 
 A subclass sets ``active`` in ``on_fit_start`` and implements :meth:`measure`, drawing its samples with :meth:`draw`.
 """
@@ -62,6 +63,7 @@ class IterationMetric(L.Callback):
     Attributes:
         active: whether the metric runs (set by the subclass at fit start; e.g. no FID for 2-D data).
         history: ``[{"iteration": i, "val/fid": v, ...}, ...]``, one entry per evaluation.
+        provenance: ``{key: {field: value}}``, what each value is measured with (set by the subclass at fit start).
 
     Raises:
         ValueError: ``every`` negative, ``num_samples`` below ``min_samples`` or ``seed`` negative.
@@ -76,6 +78,7 @@ class IterationMetric(L.Callback):
         self.seed = check_int("seed", seed, 0)
         self.active = False
         self.history: list[dict[str, float]] = []
+        self.provenance: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------------------------ trigger
     @property
@@ -137,16 +140,19 @@ class IterationMetric(L.Callback):
 
     def summary(self) -> dict[str, Any]:
         """For ``summary.json``: ``{"final": {"val/fid": v, ...}, "final_iteration": i, "best": {"val/fid":
-        {"value": v, "iteration": i}}}``; ``final`` is the latest evaluation (empty before the first)."""
+        {"value": v, "iteration": i}}, "provenance": {"val/fid": {...}}}``; ``final`` is the latest evaluation (empty
+        before the first), ``provenance`` that of its keys."""
         final = {k: v for k, v in self.history[-1].items() if k != "iteration"} if self.history else {}
         return {
             "final": final,
             "final_iteration": self.last_iteration,
             "best": {k: {"value": v, "iteration": i} for k, (v, i) in self.best.items()},
+            "provenance": {k: dict(p) for k, p in self.provenance.items() if k in final},
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(h) for h in self.history]}
+        return {"history": [dict(h) for h in self.history], "provenance": self.provenance}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(h) for h in state_dict.get("history", [])]
+        self.provenance = {k: dict(p) for k, p in state_dict.get("provenance", {}).items()}

@@ -113,6 +113,7 @@ class ModeMetrics(IterationMetric):
             log.warning("ModeMetrics: the datamodule has no `modes`/`std` (not a toy mixture); inactive")
             return
         self.modes, self.std = torch.as_tensor(modes), float(std)
+        self.provenance = {key: {"num_generated": self.num_samples} for key in KEYS}
         self.active = True
 
     def measure(self, pl_module: L.LightningModule) -> dict[str, float]:

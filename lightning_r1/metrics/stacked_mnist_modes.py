@@ -25,8 +25,10 @@ from torch import Tensor, nn
 from lightning_r1.metrics.extractor_weights import MetricsSetupError
 from lightning_r1.metrics.inputs import to_uint8
 from lightning_r1.metrics.iteration_metric import check_int
-from lightning_r1.metrics.mnist_classifier import load_mnist_classifier
+from lightning_r1.metrics.mnist_classifier import expected_sha256, load_mnist_classifier
+from lightning_r1.metrics.mnist_extractor import MNIST_EXTRACTOR_NAME
 from lightning_r1.metrics.modes import ModeMetrics
+from lightning_r1.metrics.provenance import classifier_provenance
 
 
 def stacked_mode_metrics(modes: Tensor, mode_distribution: Tensor) -> dict[str, float]:
@@ -141,7 +143,9 @@ class StackedMNISTModes(ModeMetrics):
                 f"got dataset {name!r}"
             )
         self.mode_distribution = distribution()
-        self.classifier = load_mnist_classifier().to(device)
+        self.classifier = load_mnist_classifier().to(device)  # the shipped weights, checksum-verified
+        record = classifier_provenance(MNIST_EXTRACTOR_NAME, expected_sha256(), self.num_samples)
+        self.provenance = {"val/modes_covered": record, "val/reverse_kl": record}
         self.active = True
 
     def measure(self, pl_module: L.LightningModule) -> dict[str, float]:
