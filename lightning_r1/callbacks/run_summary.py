@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_r1.callbacks.preemption import PreemptionCheckpoint
 from lightning_r1.errors import one_line
 from lightning_r1.metrics.iteration_metric import IterationMetric
 from lightning_r1.regularizers import Regularizer
@@ -48,7 +49,9 @@ class RunSummary(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         status = "stopped" if isinstance(exception, SIGTERMException) else "failed"
-        saved = next((cb.saved for cb in trainer.callbacks if getattr(cb, "saved", None) is not None), None)
+        saved = next(
+            (cb.saved for cb in trainer.callbacks if isinstance(cb, PreemptionCheckpoint) and cb.saved), None
+        )
         self.write(trainer, pl_module, status=status, error=failure_reason(exception, pl_module, saved))
 
     def write(

@@ -221,7 +221,8 @@ class FidelityMetrics(IterationMetric):
 
     # -------------------------------------------------------------------------------------------- evaluation
     def _metric_names(self) -> list[str]:
-        return [m for m in ("fid", "kid", "isc", "prc") if getattr(self, m)]
+        chosen = {"fid": self.fid, "kid": self.kid, "isc": self.isc, "prc": self.prc}
+        return [name for name, on in chosen.items() if on]
 
     def _layers(self) -> dict[str, str]:
         cls = torch_fidelity.registry.FEATURE_EXTRACTORS_REGISTRY[self._extractor]

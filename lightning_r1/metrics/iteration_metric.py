@@ -79,6 +79,9 @@ class IterationMetric(L.Callback):
         self.active = False
         self.history: list[dict[str, float]] = []
         self.provenance: dict[str, dict[str, Any]] = {}
+        # the provenance the history was measured with (in checkpoints), and the first iteration measured as now
+        self.measured_with: dict[str, dict[str, Any]] = {}
+        self.comparable_from = 0
 
     # ------------------------------------------------------------------------------------------------ trigger
     @property
@@ -123,6 +126,10 @@ class IterationMetric(L.Callback):
         if trainer.is_global_zero or (self.sharded and trainer.world_size > 1):
             values = self.compute(pl_module)
         values = trainer.strategy.broadcast(values, src=0)
+        # resumed with other metrics.* settings: earlier values were measured otherwise, best never pairs them
+        if self.measured_with and self.measured_with != self.provenance:
+            self.comparable_from = it
+        self.measured_with = self.provenance
         self.history.append({"iteration": it, **values})
         # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)
         publish(trainer, pl_module, values, prog_bar=self.prog_bar)
@@ -133,9 +140,11 @@ class IterationMetric(L.Callback):
     # ------------------------------------------------------------------------------------------------ results
     @property
     def best(self) -> dict[str, tuple[float, int]]:
-        """``{key: (value, iteration)}``: the best of each key with a direction (the earliest of equal values)."""
-        keys = dict.fromkeys(k for h in self.history for k in h if higher_is_better(k) is not None)
-        found = {k: best_of(k, [(h[k], int(h["iteration"])) for h in self.history if k in h]) for k in keys}
+        """``{key: (value, iteration)}``: the best of each key with a direction (the earliest of equal values), over
+        the evaluations of today's provenance (a run resumed with other ``metrics.*`` settings starts afresh)."""
+        comparable = [h for h in self.history if h["iteration"] >= self.comparable_from]
+        keys = dict.fromkeys(k for h in comparable for k in h if higher_is_better(k) is not None)
+        found = {k: best_of(k, [(h[k], int(h["iteration"])) for h in comparable if k in h]) for k in keys}
         return {k: v for k, v in found.items() if v is not None}
 
     def summary(self) -> dict[str, Any]:
@@ -151,8 +160,11 @@ class IterationMetric(L.Callback):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(h) for h in self.history], "provenance": self.provenance}
+        return {"history": [dict(h) for h in self.history], "provenance": self.measured_with,
+                "comparable_from": self.comparable_from}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(h) for h in state_dict.get("history", [])]
         self.provenance = {k: dict(p) for k, p in state_dict.get("provenance", {}).items()}
+        self.measured_with = self.provenance  # fit start sets today's provenance over it
+        self.comparable_from = int(state_dict.get("comparable_from", 0))

@@ -94,3 +94,46 @@ def test_a_resumed_run_keeps_the_history_and_evaluates_where_the_whole_run_does(
     assert history("resumed") == history("whole")
     best = [json.loads((tmp_path / run / "summary.json").read_text())["best"] for run in ("whole", "resumed")]
     assert best[0] == best[1] and best[0]["val/reverse_kl"]["iteration"] in (3, 6, 7)
+
+
+class ProvenanceProbe(Probe):
+    """A Probe whose values rise with the iteration (the best FID is the earliest) and which records its sample count
+    as its provenance; added to a run through the `callbacks` config group."""
+
+    def __init__(self, every: int, num_samples: int) -> None:
+        super().__init__(every)
+        self.num_samples = num_samples
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.provenance = {"val/fid": {"num_generated": self.num_samples}}
+        self.active = True
+
+    def measure(self, pl_module: L.LightningModule) -> dict[str, float]:
+        return {"val/fid": float(pl_module.iteration)}
+
+
+def test_a_run_resumed_with_other_metric_settings_takes_its_best_from_then_on(tmp_path: Path) -> None:
+    """The evaluation at iteration 3 used 5 samples, those after the resume 6: its (lower) FID is not their best."""
+    probe = "+callbacks.probe._target_=" + __name__ + ".ProvenanceProbe"
+    common = [
+        *TOY,
+        "metrics=none",
+        probe,
+        "+callbacks.probe.every=3",
+        "iterations=7",
+        "gan.diagnostics_every=0",
+    ]
+    train(
+        compose_config([*common, "+callbacks.probe.num_samples=5", "checkpoint_every=4"], tmp_path / "whole")
+    )
+    half = tmp_path / "whole" / "checkpoints" / "iter_4.ckpt"
+    train(
+        compose_config([*common, "+callbacks.probe.num_samples=6", f"ckpt_path={half}"], tmp_path / "resumed")
+    )
+    whole, resumed = (
+        json.loads((tmp_path / run / "summary.json").read_text()) for run in ("whole", "resumed")
+    )
+    assert whole["best"]["val/fid"] == {"value": 3.0, "iteration": 3}
+    assert whole["provenance"]["val/fid"] == {"num_generated": 5}
+    assert resumed["best"]["val/fid"] == {"value": 6.0, "iteration": 6}  # not 3.0: measured with 5 samples
+    assert resumed["provenance"]["val/fid"] == {"num_generated": 6} and resumed["metrics"]["val/fid"] == 7.0
