@@ -13,7 +13,9 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_r1.callbacks.preemption import PreemptionCheckpoint
 from lightning_r1.errors import one_line
+from lightning_r1.metrics.iteration_metric import IterationMetric
 from lightning_r1.regularizers import Regularizer
 
 
@@ -21,7 +23,8 @@ class RunSummary(L.Callback):
     """Writes ``summary.json`` at the end of training, and with ``"status": "failed"`` when training raises.
 
     Contents: ``iterations`` (generator updates done), ``wall_time_s``, ``regularizers`` (names), ``metrics`` (the
-    final value of every logged scalar), ``best`` (from metric callbacks exposing ``summary()``), ``overrides``,
+    final value of every logged scalar), ``best`` and ``provenance`` (what each metric value was measured with; both from the metric callbacks'
+    ``summary()``), ``overrides``,
     ``status`` (``completed``, ``failed``, or ``stopped`` by SIGTERM); a failed or stopped run also ``error``, one line
     (``NonFiniteLossError: iteration 5: train/r1 is nan; ...``, ``stopped by signal SIGTERM at iteration 40; resume
     with ckpt_path=...``). The file is replaced atomically: a reader (or a full disk) never finds it half written.
@@ -46,7 +49,9 @@ class RunSummary(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         status = "stopped" if isinstance(exception, SIGTERMException) else "failed"
-        saved = next((cb.saved for cb in trainer.callbacks if getattr(cb, "saved", None) is not None), None)
+        saved = next(
+            (cb.saved for cb in trainer.callbacks if isinstance(cb, PreemptionCheckpoint) and cb.saved), None
+        )
         self.write(trainer, pl_module, status=status, error=failure_reason(exception, pl_module, saved))
 
     def write(
@@ -60,13 +65,16 @@ class RunSummary(L.Callback):
             "regularizers": [cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer)],
             "metrics": final_metrics(trainer.callback_metrics),
             "best": {},
+            "provenance": {},
             "overrides": self.overrides,
             "status": status,
             **extra,
         }
-        for cb in trainer.callbacks:  # metric callbacks (FID, toy-mode metrics) report their best values
-            if cb is not self and hasattr(cb, "summary"):
-                summary["best"].update(cb.summary().get("best", {}))
+        for cb in trainer.callbacks:  # metric callbacks (FID, modes, class accuracy) report their best values
+            if isinstance(cb, IterationMetric):
+                measured = cb.summary()
+                summary["best"].update(measured["best"])
+                summary["provenance"].update(measured["provenance"])  # what each value was measured with
         write_json_atomically(self.path, summary)
         return summary
 

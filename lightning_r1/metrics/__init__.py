@@ -6,6 +6,7 @@ Importing this package registers the project's ``mnist-classifier`` feature extr
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
 from lightning_r1.metrics.fidelity_callback import FidelityMetrics
 from lightning_r1.metrics.inputs import RealImages, UInt8Images, to_uint8
+from lightning_r1.metrics.iteration_metric import IterationMetric
 from lightning_r1.metrics.mnist_classifier import MnistClassifier, load_mnist_classifier, verify_weights
 from lightning_r1.metrics.mnist_extractor import (
     MNIST_EXTRACTOR_NAME,
@@ -20,6 +21,7 @@ register()
 __all__ = [
     "MNIST_EXTRACTOR_NAME",
     "FidelityMetrics",
+    "IterationMetric",
     "MetricsSetupError",
     "ModeMetrics",
     "mode_metrics",

@@ -102,6 +102,19 @@ def check_extractor_weights(extractor: str, weights_path: str | None) -> str:
     return "default"
 
 
+def weights_sha256(extractor: str, weights_path: str | None) -> str:
+    """The sha256 of the weights ``extractor`` computes with (for provenance records; after
+    :func:`check_extractor_weights` found them): the user's file, the shipped mnist-classifier's checksum, the cached
+    Inception download; ``torch-fidelity default`` for an extractor whose weights torch-fidelity fetches itself."""
+    if weights_path is not None:
+        return sha256_file(Path(weights_path).expanduser())
+    if extractor == MNIST_EXTRACTOR_NAME:
+        return expected_sha256()
+    if extractor == INCEPTION_NAME and inception_cache_path().is_file():
+        return sha256_file(inception_cache_path())
+    return "torch-fidelity default"
+
+
 def shipped_weights_tag() -> str:
     """Tag of the shipped mnist-classifier weights (first 12 hex digits of their sha256)."""
     return expected_sha256()[:12]

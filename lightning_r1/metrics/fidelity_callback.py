@@ -26,10 +26,11 @@ from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from lightning_r1.errors import ConfigError, check_writable_dir
-from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights
-from lightning_r1.metrics.history import MetricHistory
+from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights, weights_sha256
 from lightning_r1.metrics.inputs import RealImages, UInt8Images
 from lightning_r1.metrics.intra_fid import class_indices, dataset_labels, intra_fid
+from lightning_r1.metrics.iteration_metric import IterationMetric, check_int
+from lightning_r1.metrics.provenance import KID_KEYS, fidelity_provenance
 from lightning_r1.metrics.real_stats_cache import (
     DEFAULT_CACHE_DIR,
     data_identity,
@@ -41,7 +42,6 @@ from lightning_r1.metrics.real_stats_cache import (
     write_real_cache,
 )
 from lightning_r1.metrics.sharded import featurize_share, share
-from lightning_r1.step_logging import publish
 
 # torch-fidelity result key → our log key.
 _KEYS = {
@@ -54,13 +54,7 @@ _KEYS = {
 }
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an int >= {minimum}, got {value!r}")
-    return value
-
-
-class FidelityMetrics(MetricHistory, L.Callback):
+class FidelityMetrics(IterationMetric):
     """Evaluate the EMA generator with torch-fidelity every ``every`` generator iterations and at the end.
 
     Args:
@@ -79,12 +73,17 @@ class FidelityMetrics(MetricHistory, L.Callback):
         intra_fid: also log ``val/intra_fid``, the mean over classes of per-class FIDs with ``num_samples / K``
             samples of each class (a class-conditional GAN on labelled data; :mod:`lightning_r1.metrics.intra_fid`).
 
-    Results: ``history``, ``best``, ``summary()`` and the checkpoint state come from :class:`MetricHistory`.
+    The trigger, the forked RNG, ``history``, ``best``, ``summary()`` and the checkpoint state come from
+    :class:`~lightning_r1.metrics.iteration_metric.IterationMetric`; under DDP every rank computes its share
+    (``sharded``).
 
     Raises:
         ValueError: on a bad argument.
         MetricsSetupError: in ``on_fit_start``, before any training step, if the metric cannot be computed.
     """
+
+    sharded = True  # under DDP every rank generates and featurizes its share (metrics/sharded.py)
+    prog_bar = ("val/fid",)
 
     def __init__(
         self,
@@ -104,15 +103,12 @@ class FidelityMetrics(MetricHistory, L.Callback):
         verbose: bool = True,
         intra_fid: bool = False,
     ) -> None:
-        super().__init__()
-        self.every = _check_int("every", every, 0)
-        self.num_samples = _check_int("num_samples", num_samples, 2)
-        self.kid_subset_size = _check_int("kid_subset_size", kid_subset_size, 2)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
+        super().__init__(every, num_samples, seed, min_samples=2)
+        self.kid_subset_size = check_int("kid_subset_size", kid_subset_size, 2)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.num_real_samples = (
-            None if num_real_samples is None else _check_int("num_real_samples", num_real_samples, 2)
+            None if num_real_samples is None else check_int("num_real_samples", num_real_samples, 2)
         )
-        self.seed = _check_int("seed", seed, 0)
         if not (fid or kid or isc or prc):
             raise ValueError("Expected at least one of `fid`, `kid`, `isc`, `prc` to be true, got none")
         self.fid, self.kid, self.isc, self.prc = bool(fid), bool(kid), bool(isc), bool(prc)
@@ -123,12 +119,10 @@ class FidelityMetrics(MetricHistory, L.Callback):
         self.intra_fid = bool(intra_fid)
         self._per_class: list[list[int]] = []  # real indices of each class, for intra_fid
         self._on_cuda = False
-        self.active = False
         self._extractor: str | None = None
         self._kid_subset = self.kid_subset_size
         self._cache_key = ""
         self._real: RealImages | None = None
-        self._last_seen = 0
         self._verified: dict = {}  # cache files found intact: {path: (size, mtime_ns)}
 
     @property
@@ -156,19 +150,20 @@ class FidelityMetrics(MetricHistory, L.Callback):
                 f"FidelityMetrics needs `{type(pl_module).__name__}.sample(num_samples, ema, batch_size)`"
             )
         # Weights: checked (and Inception downloaded) on rank 0 only; the outcome is broadcast so all ranks stop.
-        outcome: tuple[str, str] = ("", "")
+        outcome: tuple[str, ...] = ("", "")
         if trainer.is_global_zero:
             try:
                 check_writable_dir(
                     "metrics.cache_dir", self.cache_dir
                 )  # an unusable cache: now, not at the end
-                outcome = ("ok", check_extractor_weights(name, self.weights_path))
+                tag = check_extractor_weights(name, self.weights_path)
+                outcome = ("ok", tag, weights_sha256(name, self.weights_path))
             except (MetricsSetupError, ConfigError) as e:
                 outcome = ("error", str(e))
         outcome = trainer.strategy.broadcast(outcome, src=0)
         if outcome[0] == "error":
             raise MetricsSetupError(outcome[1])
-        weights_tag = outcome[1]
+        weights_tag, sha256 = outcome[1], outcome[2]
 
         # every real image, also when training sees only the first `dataset.limit` (docs/augmentation.md)
         dataset = getattr(dm, "reference_dataset", None) or dm.train_dataset
@@ -205,6 +200,18 @@ class FidelityMetrics(MetricHistory, L.Callback):
         self._cache_key = real_cache_key(ds_name, "train", res, channels, n_real, weights_tag, identity)
         self._extractor = name
         self.active = True
+        record = fidelity_provenance(name, sha256, res, self.num_samples, n_real, self._cache_key)
+        self.provenance = {key: record for key in _KEYS.values()}
+        for key in KID_KEYS:
+            self.provenance[key] = {**record, "kid_subset_size": self._kid_subset}
+        if self.intra_fid:  # num_samples // K of each class against that class's real images
+            per_class = max(2, self.num_samples // len(self._per_class)) * len(self._per_class)
+            key = f"{self._cache_key}-class*of{len(self._per_class)}"
+            self.provenance["val/intra_fid"] = {
+                **record,
+                "num_generated": per_class,
+                "real_stats_cache_key": key,
+            }
         if trainer.is_global_zero:
             where = self.cache_dir / f"{self._cache_key}-{name}-*"
             state = "will be computed once, at the first evaluation" if self.real_pass_needed() else "cached"
@@ -212,26 +219,10 @@ class FidelityMetrics(MetricHistory, L.Callback):
                 f"FidelityMetrics: {self._metric_names()} with '{name}'; real statistics {state}: {where}"
             )
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._last_seen = int(getattr(pl_module, "iteration", 0))  # after a checkpoint restore
-
-    # ------------------------------------------------------------------------------------------------ triggers
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        if not self.active:
-            return
-        it = int(pl_module.iteration)
-        crossed = self.every > 0 and it // self.every > self._last_seen // self.every
-        self._last_seen = it
-        if crossed and it != self.last_iteration:
-            self._evaluate_and_publish(trainer, pl_module, it)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.active and int(pl_module.iteration) != self.last_iteration:
-            self._evaluate_and_publish(trainer, pl_module, int(pl_module.iteration))
-
     # -------------------------------------------------------------------------------------------- evaluation
     def _metric_names(self) -> list[str]:
-        return [m for m in ("fid", "kid", "isc", "prc") if getattr(self, m)]
+        chosen = {"fid": self.fid, "kid": self.kid, "isc": self.isc, "prc": self.prc}
+        return [name for name, on in chosen.items() if on]
 
     def _layers(self) -> dict[str, str]:
         cls = torch_fidelity.registry.FEATURE_EXTRACTORS_REGISTRY[self._extractor]
@@ -252,33 +243,23 @@ class FidelityMetrics(MetricHistory, L.Callback):
             )
         return damaged
 
-    @staticmethod
-    def _cuda_devices(pl_module: L.LightningModule) -> list[int]:
-        """The CUDA device whose RNG an evaluation must leave as it found it (none on CPU)."""
-        device = pl_module.device
-        if device.type != "cuda":
-            return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
-
-    @torch.no_grad()
     def generate(self, pl_module: L.LightningModule, rows: range | None = None) -> UInt8Images:
-        """``num_samples`` EMA-generator samples as a uint8 dataset; fixed latents (``seed``), RNG state restored.
+        """``num_samples`` EMA-generator samples as a uint8 dataset, with the fixed latents of ``seed``.
 
         ``rows``: only these rows of the ``num_samples`` (a process's share under DDP; ``pl_module.sample`` must
         accept ``rows``, as ``GAN.sample`` does).
         """
-        with torch.random.fork_rng(devices=self._cuda_devices(pl_module)):
-            torch.manual_seed(self.seed)
-            part = {} if rows is None else {"rows": rows}
-            samples = pl_module.sample(self.num_samples, ema=True, batch_size=self.batch_size, **part)
+        part = {} if rows is None else {"rows": rows}
+        samples = self.draw(pl_module.sample, batch_size=self.batch_size, **part)
         if samples.dim() != 4:
             raise ValueError(
                 f"FidelityMetrics needs image samples [N, C, H, W], got shape {tuple(samples.shape)}"
             )
         return UInt8Images.from_float(samples)
 
-    def compute(self, pl_module: L.LightningModule) -> dict[str, float]:
-        """Generate samples and run torch-fidelity against the (cached) real statistics on this process."""
+    def measure(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """Generate samples and run torch-fidelity against the (cached) real statistics; under DDP every rank
+        featurizes its share and rank 0 scores (the others return ``{}``)."""
         if self._real is None or self._extractor is None:
             raise RuntimeError("FidelityMetrics.compute() before on_fit_start()")
         trainer = getattr(pl_module, "_trainer", None)
@@ -392,19 +373,3 @@ class FidelityMetrics(MetricHistory, L.Callback):
             verbose=False,
         )
         return float(out[torch_fidelity.KEY_METRIC_FID])
-
-    def _evaluate_and_publish(self, trainer: L.Trainer, pl_module: L.LightningModule, it: int) -> None:
-        # one process computes alone; under DDP every rank takes part (sharded) and rank 0 scores. The training RNG
-        # is restored afterwards: torch-fidelity's DataLoaders each draw a seed from it, so without the fork a run's
-        # evaluation schedule would change its training (tests/metrics/test_metrics.py)
-        metrics = None
-        if trainer.is_global_zero or trainer.world_size > 1:
-            with torch.random.fork_rng(devices=self._cuda_devices(pl_module)):
-                metrics = self.compute(pl_module)
-        metrics = trainer.strategy.broadcast(metrics, src=0)
-        self.record(it, metrics)
-        # loggers, progress bar and callback_metrics (so ModelCheckpoint can monitor val/fid)
-        publish(trainer, pl_module, metrics, prog_bar=("val/fid",))
-        rank_zero_info(
-            f"FidelityMetrics @ iteration {it}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-        )

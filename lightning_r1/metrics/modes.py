@@ -17,20 +17,18 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_r1.metrics.vocabulary import higher_is_better
-from lightning_r1.step_logging import publish
+from lightning_r1.metrics.iteration_metric import IterationMetric
 
 log = logging.getLogger(__name__)
 
+KEYS = ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")  # what ModeMetrics logs
 EPS = 1e-12  # added to every mode's count so log(q_k) stays finite; changes the KL by < 1e-10
-KEYS = ("val/modes_covered", "val/high_quality_pct", "val/reverse_kl")
 
 
 def mode_metrics(samples: Tensor, modes: Tensor, std: float, eps: float = EPS) -> dict[str, float]:
@@ -81,13 +79,13 @@ def mode_metrics(samples: Tensor, modes: Tensor, std: float, eps: float = EPS) -
     }
 
 
-class ModeMetrics(L.Callback):
+class ModeMetrics(IterationMetric):
     """Evaluates the EMA generator on a mixture with known modes every ``every`` iterations and at the end.
 
-    Active for datamodules exposing ``modes`` and ``std`` (ring8, grid25); inactive (one warning) otherwise. Samples
-    come from ``pl_module.sample(num_samples)`` with fixed latents (``seed``) under a forked RNG, so evaluating does
-    not change training. Logs ``val/modes_covered``, ``val/high_quality_pct`` and ``val/reverse_kl``; keeps a
-    ``history``; :meth:`summary` gives the best values for ``summary.json``.
+    Active for datamodules exposing ``modes`` and ``std`` (ring8, grid25); inactive (one warning) otherwise. The
+    trigger, the forked RNG with fixed latents (``seed``), ``history``, ``best`` and :meth:`summary` come from
+    :class:`~lightning_r1.metrics.iteration_metric.IterationMetric`. Logs ``val/modes_covered``,
+    ``val/high_quality_pct`` and ``val/reverse_kl``.
 
     Args:
         every: generator iterations between evaluations (0: only at the end of training).
@@ -99,24 +97,14 @@ class ModeMetrics(L.Callback):
         ValueError: ``every`` negative or ``num_samples`` < 1.
     """
 
-    keys: tuple[str, ...] = KEYS  # the logged keys whose best values summary() reports
-
     def __init__(
         self, every: int, num_samples: int = 2500, seed: int = 0, samples_path: str | Path | None = None
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(f"Expected `every` to be a non-negative integer, got {every!r}")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"Expected `num_samples` to be a positive integer, got {num_samples!r}")
-        self.every, self.num_samples, self.seed = every, num_samples, seed
+        super().__init__(every, num_samples, seed)
         self.samples_path = Path(samples_path) if samples_path is not None else None
-        self.history: list[dict[str, float]] = []
+        self.last_samples: Tensor | None = None  # the last computation's points (what samples_path saves)
         self.modes: Tensor | None = None
         self.std: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.modes is not None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule
@@ -125,58 +113,20 @@ class ModeMetrics(L.Callback):
             log.warning("ModeMetrics: the datamodule has no `modes`/`std` (not a toy mixture); inactive")
             return
         self.modes, self.std = torch.as_tensor(modes), float(std)
+        self.provenance = {key: {"num_generated": self.num_samples} for key in KEYS}
+        self.active = True
 
-    @property
-    def last_iteration(self) -> int | None:
-        return int(self.history[-1]["iteration"]) if self.history else None
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        it = int(pl_module.iteration)
-        if self.active and self.every and it > 0 and it % self.every == 0 and it != self.last_iteration:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.active and int(pl_module.iteration) != self.last_iteration:
-            self.evaluate(trainer, pl_module)
-
-    @torch.no_grad()
-    def compute(self, pl_module: L.LightningModule) -> tuple[dict[str, float], Tensor]:
-        """Metrics of ``num_samples`` fresh EMA samples (fixed latents, RNG state restored) and the samples."""
+    def measure(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """Metrics of ``num_samples`` EMA samples; the samples kept in ``last_samples``."""
         if self.modes is None or self.std is None:
             raise RuntimeError("ModeMetrics.compute() before on_fit_start() found a mixture")
-        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            samples = pl_module.sample(self.num_samples, ema=True).float().cpu()
-        values = mode_metrics(samples, self.modes, self.std)
-        return {f"val/{k}": float(v) for k, v in values.items()}, samples
+        self.last_samples = self.draw(pl_module.sample).float().cpu()
+        values = mode_metrics(self.last_samples, self.modes, self.std)
+        return {f"val/{k}": float(v) for k, v in values.items()}
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
-        it = int(pl_module.iteration)
-        metrics, samples = self.compute(pl_module)
-        self.history.append({"iteration": it, **metrics})
-        publish(trainer, pl_module, metrics)
+        metrics = super().evaluate(trainer, pl_module)
         if self.samples_path is not None and trainer.is_global_zero:
             self.samples_path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(self.samples_path, samples.numpy())
-        values = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-        log.info("%s @ iteration %d: %s", type(self).__name__, it, values)
+            np.save(self.samples_path, self.last_samples.numpy())
         return metrics
-
-    def summary(self) -> dict[str, Any]:
-        """``{"final": {...}, "best": {"val/modes_covered": {"value": v, "iteration": i}, ...}}``."""
-        best: dict[str, dict[str, float]] = {}
-        for key in self.keys:
-            points = [(h[key], int(h["iteration"])) for h in self.history]
-            if points:
-                pick = max if higher_is_better(key) else min
-                value, it = pick(points, key=lambda p: p[0])
-                best[key] = {"value": value, "iteration": it}
-        final = {k: v for k, v in self.history[-1].items() if k != "iteration"} if self.history else {}
-        return {"final": final, "best": best}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(h) for h in self.history]}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(h) for h in state_dict.get("history", [])]

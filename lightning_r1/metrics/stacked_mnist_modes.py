@@ -22,13 +22,13 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lightning_r1.checks import check_positive_int
 from lightning_r1.metrics.extractor_weights import MetricsSetupError
 from lightning_r1.metrics.inputs import to_uint8
-from lightning_r1.metrics.mnist_classifier import load_mnist_classifier
+from lightning_r1.metrics.iteration_metric import check_int
+from lightning_r1.metrics.mnist_classifier import expected_sha256, load_mnist_classifier
+from lightning_r1.metrics.mnist_extractor import MNIST_EXTRACTOR_NAME
 from lightning_r1.metrics.modes import ModeMetrics
-
-KEYS = ("val/modes_covered", "val/reverse_kl")
+from lightning_r1.metrics.provenance import classifier_provenance
 
 
 def stacked_mode_metrics(modes: Tensor, mode_distribution: Tensor) -> dict[str, float]:
@@ -96,7 +96,7 @@ class StackedMNISTModes(ModeMetrics):
     """Evaluates the EMA generator on StackedMNIST every ``every`` iterations and at the end.
 
     Needs a datamodule with ``mode_distribution()`` (``dataset=stacked_mnist``). Generates ``num_samples`` images
-    with fixed latents (``seed``) under a forked RNG, ``batch_size`` at a time (one ``sample_batches`` request, so
+    with fixed latents (``seed``), ``batch_size`` at a time (one ``sample_batches`` request, so
     a conditional GAN's labels are class-balanced over all ``num_samples``), classifies each channel and logs
     ``val/modes_covered`` and ``val/reverse_kl``; keeps a ``history``; :meth:`summary` gives the best values.
 
@@ -113,8 +113,6 @@ class StackedMNISTModes(ModeMetrics):
         MetricsSetupError: in ``on_fit_start``, when the datamodule is not StackedMNIST.
     """
 
-    keys = KEYS
-
     def __init__(
         self,
         every: int,
@@ -124,13 +122,9 @@ class StackedMNISTModes(ModeMetrics):
         samples_path: str | Path | None = None,
     ) -> None:
         super().__init__(every=every, num_samples=num_samples, seed=seed, samples_path=samples_path)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.mode_distribution: Tensor | None = None
         self.classifier: nn.Module | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.mode_distribution is not None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.prepare(trainer.datamodule, pl_module.device)
@@ -149,20 +143,19 @@ class StackedMNISTModes(ModeMetrics):
                 f"got dataset {name!r}"
             )
         self.mode_distribution = distribution()
-        self.classifier = load_mnist_classifier().to(device)
+        self.classifier = load_mnist_classifier().to(device)  # the shipped weights, checksum-verified
+        record = classifier_provenance(MNIST_EXTRACTOR_NAME, expected_sha256(), self.num_samples)
+        self.provenance = {"val/modes_covered": record, "val/reverse_kl": record}
+        self.active = True
 
-    @torch.no_grad()
-    def compute(self, pl_module: L.LightningModule) -> tuple[dict[str, float], Tensor]:
-        """Metrics of ``num_samples`` fresh EMA images (fixed latents, RNG state restored) and their modes."""
+    def measure(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """Metrics of ``num_samples`` EMA images; their predicted modes kept in ``last_samples``."""
         if self.mode_distribution is None or self.classifier is None:
             raise RuntimeError("StackedMNISTModes.compute() before on_fit_start() found StackedMNIST")
-        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        chunks = []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            # one request, consumed batch by batch: conditional labels are balanced over all num_samples
-            for images in pl_module.sample_batches(self.num_samples, ema=True, batch_size=self.batch_size):
-                chunks.append(classify_stacked(images.float(), self.classifier, self.batch_size))
-        modes = torch.cat(chunks)
-        values = stacked_mode_metrics(modes, self.mode_distribution)
-        return {f"val/{k}": float(v) for k, v in values.items()}, modes
+        # one request, consumed batch by batch: conditional labels are balanced over all num_samples
+        batches = self.draw(pl_module.sample_batches, batch_size=self.batch_size)
+        self.last_samples = torch.cat(
+            [classify_stacked(x.float(), self.classifier, self.batch_size) for x in batches]
+        )
+        values = stacked_mode_metrics(self.last_samples, self.mode_distribution)
+        return {f"val/{k}": float(v) for k, v in values.items()}

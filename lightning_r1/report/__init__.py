@@ -21,6 +21,7 @@ from lightning_r1.report.table import (
     groups,
     job_table,
     main_metric,
+    provenance_conflict,
     ranking,
     seed_table,
     seeds_vary,
@@ -41,6 +42,7 @@ class Report:
     jobs: list[Job]
     problems: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    not_ranked: str | None = None  # the provenance field the runs' values differ in (then nothing is ranked)
 
     @property
     def runs_with_problems(self) -> int:
@@ -57,7 +59,9 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
 
     Returns:
         The written paths, the metric used and the jobs; ``problems`` names each crashed or unfinished job,
-        ``unreadable`` each file that could not be read (skipped, named with its run).
+        ``unreadable`` each file that could not be read (skipped, named with its run); ``not_ranked`` the line
+        naming the provenance field in which two runs' values of ``metric`` differ: the table is written, the
+        ranking and verdict are not (docs/metrics.md, "Provenance").
 
     Raises:
         NoRunsError: when the folder does not exist or holds no run directories.
@@ -83,6 +87,9 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     ranked = ranking(jobs, metric)
     if ranked:
         lines += ["", *verdict(ranked, metric)]
+    not_ranked = provenance_conflict(jobs, metric)
+    if not_ranked:
+        lines += ["", f"**{not_ranked}**"]
     unranked = [g for g in groups(jobs) if g not in {r[0] for r in ranked}]
     if ranked and unranked:  # e.g. reverse KL: infinite (null) while no sample is near a mode
         lines.append(f"No finite final {metric}: " + ", ".join(f"`{g}`" for g in unranked) + ".")
@@ -108,4 +115,5 @@ def make_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
         jobs=jobs,
         problems=problems,
         unreadable=unreadable,
+        not_ranked=not_ranked,
     )

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(report.jobs)} runs ({report.runs_with_problems} with problems); wrote "
         + ", ".join(map(str, written))
     )
+    if report.not_ranked:  # the table is written; ranking values measured differently is refused
+        print(f"lightning_r1.report: error: {report.not_ranked}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -62,6 +62,11 @@ class Job:
         return (self.summary or {}).get("best", {}) or {}
 
     @property
+    def provenance(self) -> dict[str, Any]:
+        """``summary.json``'s ``provenance``: what each metric was measured with (docs/metrics.md, "Provenance")."""
+        return (self.summary or {}).get("provenance", {}) or {}
+
+    @property
     def seed(self) -> str | None:
         return next((o.split("=", 1)[1] for o in self.overrides if o.split("=", 1)[0] == "seed"), None)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lightning_r1.metrics.provenance import difference
 from lightning_r1.metrics.vocabulary import DIAGNOSTICS, FALLBACK_METRIC, QUALITY_METRICS, higher_is_better
 from lightning_r1.report.jobs import Job
 
@@ -120,9 +121,22 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None, in
     return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else 0.0), len(finite)
 
 
+def provenance_conflict(jobs: list[Job], metric: str) -> str | None:
+    """One line naming the provenance field in which two completed runs' ``metric`` values differ (extractor, weights,
+    resize, dtype, sample counts, ...: docs/metrics.md, "Provenance"); ``None`` when all were measured alike."""
+    measured = [j for members in groups(jobs).values() for j in members if _finite(j.metrics.get(metric))]
+    for job in measured[1:]:
+        field = difference(measured[0].provenance.get(metric), job.provenance.get(metric))
+        if field is not None:
+            return (f"Not ranked: {metric} of `{measured[0].name}` and `{job.name}` was measured differently: {field} "
+                    "differs; only values of equal provenance are ranked (docs/metrics.md, \"Provenance\").")  # fmt: skip
+    return None
+
+
 def ranking(jobs: list[Job], metric: str) -> list[tuple[str, float, float, int]]:
-    """Groups sorted best first by the mean final value of ``metric`` (empty when its direction is unknown)."""
-    if metric not in DIRECTION:
+    """Groups sorted best first by the mean final value of ``metric``; empty when its direction is unknown or the
+    runs measured it differently (:func:`provenance_conflict`)."""
+    if metric not in DIRECTION or provenance_conflict(jobs, metric):
         return []
     ranked = []
     for group, members in groups(jobs).items():

@@ -237,9 +237,7 @@ def test_the_optuna_experiment_optimises_its_objective_in_the_vocabulary_directi
 
     from lightning_r1.metrics.vocabulary import sweeper_direction
 
-    cfg = yaml.safe_load(
-        (REPO_ROOT / "conf" / "experiment" / "optuna_r1_gamma.yaml").read_text()
-    )
+    cfg = yaml.safe_load((REPO_ROOT / "conf" / "experiment" / "optuna_r1_gamma.yaml").read_text())
     assert cfg["hydra"]["sweeper"]["direction"] == sweeper_direction(cfg["objective"]) == "minimize"
 
 

@@ -212,9 +212,9 @@ def test_the_package_draws_without_pyplot() -> None:
 
 
 def test_every_key_a_run_logs_is_in_the_vocabulary(toy_sweep: Path, dirac_sweep: Path) -> None:
-    """What the metric callbacks and the GAN log is defined once, with its direction; MetricHistory's best uses it."""
+    """What the metric callbacks and the GAN log is defined once, with its direction; IterationMetric's best uses it."""
     from lightning_r1.metrics.fidelity_callback import _KEYS
-    from lightning_r1.metrics.history import MetricHistory
+    from lightning_r1.metrics.iteration_metric import IterationMetric
     from lightning_r1.metrics.modes import KEYS
     from lightning_r1.metrics.vocabulary import METRICS, QUALITY_METRICS, higher_is_better
 
@@ -230,7 +230,7 @@ def test_every_key_a_run_logs_is_in_the_vocabulary(toy_sweep: Path, dirac_sweep:
         False, False, True, False,
     ]  # fmt: skip
     assert higher_is_better("val/kid_std") is None and higher_is_better("train/d_loss") is None
-    history = MetricHistory()
-    history.record(1, {"val/kid_mean": 0.05, "val/isc_mean": 2.0, "val/kid_std": 0.01})
-    history.record(2, {"val/kid_mean": 0.02, "val/isc_mean": 1.5, "val/kid_std": 0.001})
-    assert history.best == {"val/kid_mean": (0.02, 2), "val/isc_mean": (2.0, 1)}
+    metric = IterationMetric(every=0, num_samples=1)
+    metric.history = [{"iteration": 1, "val/kid_mean": 0.05, "val/isc_mean": 2.0, "val/kid_std": 0.01},
+                      {"iteration": 2, "val/kid_mean": 0.02, "val/isc_mean": 1.5, "val/kid_std": 0.001}]  # fmt: skip
+    assert metric.best == {"val/kid_mean": (0.02, 2), "val/isc_mean": (2.0, 1)}
