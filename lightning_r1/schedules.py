@@ -11,9 +11,11 @@ so a resumed run recomputes exactly the values it would have had: no schedule st
   for ``hold`` iterations, then half a cosine to ``end`` over the rest of ``length`` (R3GAN's
   ``cosine_decay_with_warmup``: ``length`` counts the warm-up and the hold).
 
-Used by the regularizers (γ, σ, weights: :mod:`lightning_r1.regularizers.base`) and by
-:class:`~lightning_r1.callbacks.hyperparameter_schedules.HyperparameterSchedules` (learning rates, Adam's β2, the EMA
-half-life).
+Every scheduled scalar is ``float | Schedule`` and read where it is used, at the iteration (nanoGPT's ``get_lr(it)``):
+in a config, a plain number or a mapping, e.g. ``regularizer.r1.gamma: {kind: cosine, start: 1.0, end: 0.1}``. Used by
+the regularizers (γ, weights: :mod:`lightning_r1.regularizers.base`), instance noise (σ), the augmentation probability
+and :class:`~lightning_r1.callbacks.hyperparameter_schedules.HyperparameterSchedules` (learning rates, Adam's β2, the
+EMA half-life). A schedule without ``length`` runs over the run's ``iterations``.
 """
 
 from __future__ import annotations
@@ -129,15 +131,11 @@ class Schedule:
     def value_at(self, iteration: int) -> float:
         """The value at generator iteration ``iteration`` (iterations done; negative counts as 0).
 
-        Raises:
-            RuntimeError: a non-constant schedule whose ``length`` was never set.
+        A schedule whose ``length`` is not set yet (used on its own, before a run gave it its length, see
+        :func:`~lightning_r1.regularizers.base.with_run_length`) has not begun: ``start``.
         """
-        if self.is_constant:
+        if self.is_constant or self.length is None:
             return self.start
-        if self.length is None:
-            raise RuntimeError(
-                f"{self.name}: a {self.kind} schedule needs its `length` (or the run's iterations)"
-            )
         return schedule_value(
             self.kind, self.start, float(self.end), max(iteration, 0), self.length,
             self.warmup, self.hold, self.warmup_start,

@@ -12,73 +12,72 @@ Penalties and diagnostics on a step with instance noise are taken where D is eva
 (R1 at x_real + ε, ``train/grad_norm_real`` likewise). That is the paper's noisy game (Mescheder et al. 2018,
 §3.1: the noise defines a new data and generator distribution, and R1/R2 regularize D on those); to penalise
 the clean points instead, use R1 without instance noise. See README "Scaling up" and docs/r1_explained.md.
+
+An input transform, not a penalty: it adds nothing to the loss, so it is no :class:`~lightning_r1.Regularizer`. It
+stays selectable as ``regularizer=instance_noise`` (the config name every run so far used), so that it combines with
+``augment=diffaug|ada`` (the ``augment`` group selects one member); the GAN collects it by its type.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Any
+
+import lightning as L
 from torch import Tensor
 
 from lightning_r1.distributed import randn_like_for_rank
-from lightning_r1.regularizers.base import Regularizer
-from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
+from lightning_r1.regularizers.base import require_gan_module, strength_schedule, with_run_length
+from lightning_r1.schedules import Schedule
 
 
-class InstanceNoise(Regularizer):
+class InstanceNoise(L.Callback):
     """Adds ``N(0, sigma²)`` noise to D's real and fake inputs in the D step and in the G step.
 
-    The GAN calls :meth:`perturb` on both batches before every discriminator forward; gradients flow through the
-    noisy fake batch to the generator (the noise is additive). ``sigma`` can follow the same schedules as R1's
-    gamma (e.g. a cosine decay to ``sigma_final``), a common way to anneal instance noise.
+    The GAN calls :meth:`perturb` on both batches before every discriminator forward (before the augmentation);
+    gradients flow through the noisy fake batch to the generator (the noise is additive). ``sigma`` can follow a
+    schedule, a common way to anneal instance noise.
 
     Args:
-        sigma: noise standard deviation (>= 0; 0 disables the noise).
-        schedule: a kind of :mod:`lightning_r1.schedules` (constant, linear, cosine, cosine_warmup), from ``sigma``
-            to ``sigma_final`` over ``schedule_iterations``.
-        sigma_final: end value of a non-constant schedule.
-        schedule_iterations: length of the schedule in generator iterations (default: the run's ``iterations``).
-        schedule_warmup, schedule_hold: ``cosine_warmup`` only, as for :class:`~lightning_r1.R1`.
+        sigma: noise standard deviation (>= 0; 0 disables the noise): a number, or a schedule over generator
+            iterations (a :class:`~lightning_r1.schedules.Schedule` or its mapping, e.g. ``{kind: cosine, start: 0.1,
+            end: 0.0}``; ``length`` defaults to the run's ``iterations``).
 
     Raises:
-        ValueError: ``sigma`` negative, infinite or NaN; unknown ``schedule``.
+        ValueError: ``sigma`` negative, infinite or NaN (at either end of its schedule); a bad schedule.
 
     Example:
         >>> noisy = InstanceNoise(sigma=0.1).perturb(torch.zeros(4, 2))  # doctest: +SKIP
     """
 
     name = "instance_noise"
-    strength_name = "sigma"
-    adds_penalty = False  # nothing joins the D loss; the GAN only calls perturb()
-    reads = ()
 
-    def __init__(
-        self,
-        sigma: float = 0.1,
-        schedule: str = "constant",
-        sigma_final: float | None = None,
-        schedule_iterations: int | None = None,
-        schedule_warmup: int = 0,
-        schedule_hold: int = 0,
-    ) -> None:
-        super().__init__(
-            sigma, 1, schedule, sigma_final, schedule_iterations, False,
-            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
-        )  # fmt: skip
+    def __init__(self, sigma: float | Schedule | dict = 0.1) -> None:
+        self.sigma = strength_schedule("sigma", sigma)
 
-    @property
-    def sigma(self) -> float:
-        return float(self.strength)
-
-    def perturb(self, x: Tensor) -> Tensor:
-        """``x + sigma·N(0, I)`` with ``sigma`` at the current iteration (``x`` unchanged when it is 0)."""
-        sigma = self.strength_at(self.iteration)
+    def perturb(self, x: Tensor, iteration: int = 0) -> Tensor:
+        """``x + sigma·N(0, I)`` with ``sigma`` at generator iteration ``iteration`` (``x`` unchanged when it is 0)."""
+        sigma = self.sigma.value_at(iteration)
         if sigma == 0:
             return x
         return x + sigma * randn_like_for_rank(x)  # this rank's slice of one draw for the global batch
 
-    def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        """No penalty: zeros, so the plain-callable form ``InstanceNoise(s)(D, real, fake)`` returns 0."""
-        return torch.zeros(d_pass.real.shape[0], device=d_pass.real.device, dtype=d_pass.real.dtype)
+    # ---- the training-loop side --------------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_gan_module(
+            "INSTANCE_NOISE",
+            pl_module,
+            "call `InstanceNoise(sigma).perturb(x)` on every D input in your training_step, or train lightning_r1.GAN",
+        )
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.sigma = with_run_length(self.sigma, trainer, pl_module, self.name)
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(name=self.name)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore (checkpoints written while it was a regularizer hold its unused lazy counter)."""
 
     def __repr__(self) -> str:
-        return f"InstanceNoise(sigma={self.strength}, schedule={self.schedule})"
+        return f"InstanceNoise(sigma={self.sigma})"

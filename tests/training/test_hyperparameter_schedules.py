@@ -136,8 +136,8 @@ def test_resume_across_a_schedule_boundary_is_bitwise(tmp_path: Path) -> None:
         "schedule.length=4",
         "gan.ema_rampup=null",
         "regularizer=[r1,r2]",
-        *(f"regularizer.{r}.{k}" for r in ("r1", "r2") for k in ("gamma=0.05", "gamma_final=0.005",
-          "schedule=cosine_warmup", "schedule_iterations=4", "schedule_warmup=1", "schedule_hold=1")),
+        *(f"regularizer.{r}.gamma={{kind:cosine_warmup,start:0.05,end:0.005,length:4,warmup:1,hold:1}}"
+          for r in ("r1", "r2")),
     ]  # fmt: skip
     train(compose_config([*common, "checkpoint_every=3"], tmp_path / "full"))
     half = tmp_path / "full" / "checkpoints" / "iter_3.ckpt"
