@@ -218,6 +218,10 @@ class GAN(L.LightningModule):
     ) -> None:
         """This iteration's scheduled values (None: left as they are); :class:`HyperparameterSchedules` calls it
         before every batch. D's learning rate and β2 get the lazy correction as at build: lr·r, β2^r, r = k/(k+1).
+
+        Records the values in use: ``train/lr_g``, ``train/lr_d`` (as D's optimizer holds it), ``train/beta2``
+        (G's), ``train/ema_half_life`` and ``train/gamma`` (one key when every γ-regularizer has the same γ now, as
+        R3GAN's R1 and R2; else ``train/gamma_<name>`` each).
         """
         ratio = self.lazy_interval / (self.lazy_interval + 1) if self.lazy_interval > 1 else 1.0
         for net, lr, r in ((self.generator, lr_g, 1.0), (self.discriminator, lr_d, ratio)):
@@ -228,6 +232,29 @@ class GAN(L.LightningModule):
                     group["betas"] = (group["betas"][0], beta2**r)
         if ema_half_life_images is not None:
             self.ema_half_life_images = ema_half_life_images
+        self.step_metrics.record(self._scheduled_values())
+
+    def _scheduled_values(self) -> dict[str, float]:
+        """The step values :meth:`set_hyperparameters` records (its docstring names them)."""
+        g_group = self.optimizer_of(self.generator).optimizer.param_groups[0]
+        d_group = self.optimizer_of(self.discriminator).optimizer.param_groups[0]
+        values = {
+            "train/lr_g": float(g_group["lr"]),
+            "train/lr_d": float(d_group["lr"]),
+            "train/ema_half_life": float(self.ema_half_life_images),
+        }
+        if "betas" in g_group:
+            values["train/beta2"] = float(g_group["betas"][1])
+        gammas = {
+            reg.name: reg.strength_at(self.iteration)
+            for reg in self.regularizers
+            if reg.strength_name == "gamma" and not (reg.gamma == "auto" and reg.resolved_auto is None)
+        }
+        if len(set(gammas.values())) == 1:
+            values["train/gamma"] = next(iter(gammas.values()))
+        elif gammas:
+            values.update({f"train/gamma_{name}": gamma for name, gamma in gammas.items()})
+        return values
 
     def optimizer_of(self, net: nn.Module) -> Any:
         """The (Lightning-wrapped) optimizer that steps ``net``'s weights: found by role, not by position."""
@@ -368,6 +395,8 @@ class GAN(L.LightningModule):
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
             return -1
+        if self.augmentation is not None:  # its probability (and r_t once measured) on this batch
+            self.step_metrics.record(self.augmentation.values())
         return None
 
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:

@@ -6,7 +6,7 @@ along half a cosine over 20M images. This callback reads those values at the sta
 GAN's ``iteration`` (:mod:`lightning_r1.schedules`) and hands them to :meth:`lightning_r1.GAN.set_hyperparameters`, the
 module's one way in: a pure function of the generator iteration, so
 every D step of one iteration and its G step see the same value, and a resumed run (whose counter the checkpoint
-restores) recomputes exactly the values it would have had. It also logs ``train/lr_g``, ``train/lr_d``,
+restores) recomputes exactly the values it would have had. The GAN logs ``train/lr_g``, ``train/lr_d``,
 ``train/beta2``, ``train/gamma`` and ``train/ema_half_life`` each iteration.
 
 It composes with StyleGAN2's lazy-regularization correction (``lazy_correction=true``: lr·k/(k+1),
@@ -84,32 +84,5 @@ class HyperparameterSchedules(L.Callback):
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        iteration = pl_module.iteration
         names = ("lr_g", "lr_d", "beta2", "ema_half_life_images")
-        pl_module.set_hyperparameters(**{name: self.value_at(name, iteration) for name in names})
-        opt_g = pl_module.optimizer_of(pl_module.generator).optimizer
-        opt_d = pl_module.optimizer_of(pl_module.discriminator).optimizer
-        pl_module.step_metrics.record(self.logged_values(pl_module, opt_g, opt_d, iteration))
-
-    @staticmethod
-    def logged_values(pl_module: Any, opt_g: Any, opt_d: Any, iteration: int) -> dict[str, float]:
-        """The values in use on this iteration: ``train/lr_g``, ``train/lr_d`` (as D's optimizer holds it),
-        ``train/beta2`` (G's), ``train/ema_half_life`` and ``train/gamma`` (one key when every γ-regularizer has
-        the same γ now, as R3GAN's R1 and R2; else ``train/gamma_<name>`` each)."""
-        values = {
-            "train/lr_g": float(opt_g.param_groups[0]["lr"]),
-            "train/lr_d": float(opt_d.param_groups[0]["lr"]),
-            "train/ema_half_life": float(pl_module.ema_half_life_images),
-        }
-        if "betas" in opt_g.param_groups[0]:
-            values["train/beta2"] = float(opt_g.param_groups[0]["betas"][1])
-        gammas = {
-            reg.name: reg.strength_at(iteration)
-            for reg in pl_module.regularizers
-            if reg.strength_name == "gamma" and not (reg.gamma == "auto" and reg.resolved_auto is None)
-        }
-        if len(set(gammas.values())) == 1:
-            values["train/gamma"] = next(iter(gammas.values()))
-        elif gammas:
-            values.update({f"train/gamma_{name}": gamma for name, gamma in gammas.items()})
-        return values
+        pl_module.set_hyperparameters(**{name: self.value_at(name, pl_module.iteration) for name in names})
