@@ -142,6 +142,12 @@ class Schedule:
         )  # fmt: skip
 
 
+def value_at(value: float | Schedule, iteration: int) -> float:
+    """A scheduled scalar (``float | Schedule``, the one form) at generator iteration ``iteration``: a plain number is
+    itself, a :class:`Schedule` its :meth:`Schedule.value_at`."""
+    return value.value_at(iteration) if isinstance(value, Schedule) else value
+
+
 def schedule_value(
     kind: str,
     start: float,

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from lightning_r1.distributed import randn_like_for_rank
 from lightning_r1.regularizers.base import require_gan_module, strength_schedule, with_run_length
-from lightning_r1.schedules import Schedule
+from lightning_r1.schedules import Schedule, value_at
 
 
 class InstanceNoise(L.Callback):
@@ -56,7 +56,7 @@ class InstanceNoise(L.Callback):
 
     def perturb(self, x: Tensor, iteration: int = 0) -> Tensor:
         """``x + sigma·N(0, I)`` with ``sigma`` at generator iteration ``iteration`` (``x`` unchanged when it is 0)."""
-        sigma = self.sigma.value_at(iteration)
+        sigma = value_at(self.sigma, iteration)
         if sigma == 0:
             return x
         return x + sigma * randn_like_for_rank(x)  # this rank's slice of one draw for the global batch

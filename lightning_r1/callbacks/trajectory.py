@@ -11,6 +11,7 @@ import torch
 
 from lightning_r1.augment import InstanceNoise
 from lightning_r1.regularizers import R1, R2, WGANGP, Regularizer, ZeroGP
+from lightning_r1.schedules import value_at
 from lightning_r1.theory.dirac import DiracSetup
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def dirac_setup(pl_module: L.LightningModule, callbacks: list) -> DiracSetup | N
     gamma = sigma = gp_weight = 0.0
     iteration = pl_module.iteration
     for noise in (cb for cb in callbacks if isinstance(cb, InstanceNoise)):
-        sigma = float(np.hypot(sigma, noise.sigma.value_at(iteration)))
+        sigma = float(np.hypot(sigma, value_at(noise.sigma, iteration)))
     for reg in (cb for cb in callbacks if isinstance(cb, Regularizer)):
         if isinstance(reg, R1) and reg.gamma == "auto":
             return None

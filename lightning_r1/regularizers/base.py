@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from lightning_r1.distributed import world_size
 from lightning_r1.functional import weighted_mean
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
-from lightning_r1.schedules import Schedule
+from lightning_r1.schedules import Schedule, value_at
 
 
 def check_non_negative(name: str, value: Any, allow_auto: bool = False) -> None:
@@ -103,8 +103,11 @@ class Regularizer(L.Callback):
 
     def strength_at(self, iteration: int) -> float:
         """The strength (``gamma``, ``weight``) at generator iteration ``iteration``."""
-        schedule: Schedule = getattr(self, self.strength_name)
-        return schedule.value_at(iteration)
+        return value_at(self._strength(), iteration)
+
+    def _strength(self) -> float | Schedule:
+        """The strength's schedule, under the subclass's own name (``self.gamma``, ``self.weight``)."""
+        return getattr(self, self.strength_name)
 
     def penalty(self, d_pass: DiscriminatorPass, iteration: int = 0) -> Tensor:
         """The weighted penalty at generator iteration ``iteration`` (differentiable w.r.t. D's weights)."""
@@ -171,8 +174,7 @@ class Regularizer(L.Callback):
         )
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        schedule = getattr(self, self.strength_name)
-        setattr(self, self.strength_name, with_run_length(schedule, trainer, pl_module, self.name))
+        setattr(self, self.strength_name, with_run_length(self._strength(), trainer, pl_module, self.name))
 
     def state_dict(self) -> dict[str, Any]:
         return {"d_steps_seen": self.d_steps_seen}
@@ -181,12 +183,13 @@ class Regularizer(L.Callback):
         self.d_steps_seen = state_dict["d_steps_seen"]  # (earlier checkpoints also hold the GAN's iteration)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.strength_name}={getattr(self, self.strength_name)}, every={self.every})"
+        return f"{type(self).__name__}({self.strength_name}={self._strength()}, every={self.every})"
 
 
-def strength_schedule(field: str, value: Any, allow_auto: bool = False) -> Schedule | str:
-    """A penalty's strength as a :class:`~lightning_r1.schedules.Schedule`: from a plain number (constant), a
-    mapping ``{kind, start, end, length, warmup, hold}`` or a Schedule; ``"auto"`` kept as is where allowed.
+def strength_schedule(field: str, value: Any, allow_auto: bool = False) -> float | Schedule | str:
+    """A penalty's strength in the one schedule form, ``float | Schedule``: a plain number stays a number, a mapping
+    ``{kind, start, end, length, warmup, hold}`` becomes a Schedule (built once, here); ``"auto"`` is kept as is
+    where allowed.
 
     Raises:
         ValueError: naming ``field`` on a bad schedule, or a negative/NaN strength at either end.
@@ -200,7 +203,7 @@ def strength_schedule(field: str, value: Any, allow_auto: bool = False) -> Sched
             check_non_negative(f"{field}.end", schedule.end)
         return schedule
     check_non_negative(field, value, allow_auto=allow_auto)  # a plain number: a constant
-    return Schedule.from_config(value, field)
+    return float(value)
 
 
 def lazy_interval(regularizers: list[Regularizer]) -> int:
@@ -253,12 +256,10 @@ def schedule_length(trainer: L.Trainer, pl_module: L.LightningModule, field: str
     Raises:
         ValueError: naming ``field`` when the run's length is unknown (a schedule would silently stay constant).
     """
-    iterations = getattr(pl_module, "iterations", None)
-    if iterations:
-        return int(iterations)
+    if pl_module.iterations:  # a GAN (every caller's set-up checked it)
+        return int(pl_module.iterations)
     if trainer.max_steps and trainer.max_steps > 0:
-        steps_per_iteration = getattr(pl_module, "d_steps", 0) + 1 if hasattr(pl_module, "d_steps") else 1
-        return max(trainer.max_steps // steps_per_iteration, 1)
+        return max(trainer.max_steps // (pl_module.d_steps + 1), 1)
     raise ValueError(
         f"{field}: a schedule needs the run's length; set it, or GAN(iterations=...), or Trainer(max_steps=...), "
         "got none of them"
@@ -266,15 +267,16 @@ def schedule_length(trainer: L.Trainer, pl_module: L.LightningModule, field: str
 
 
 def with_run_length(
-    schedule: Schedule, trainer: L.Trainer, pl_module: L.LightningModule, owner: str
-) -> Schedule:
-    """``schedule`` with the run's length (:func:`schedule_length`) where it gives none; set once, at fit start.
+    schedule: float | Schedule, trainer: L.Trainer, pl_module: L.LightningModule, owner: str
+) -> float | Schedule:
+    """``schedule`` with the run's length (:func:`schedule_length`) where it gives none; set once, at fit start
+    (a plain number is returned as is).
 
     Raises:
         ValueError: naming ``owner`` and the field when the run's length is unknown or leaves no room for the
             schedule's warm-up and hold.
     """
-    if schedule.length is not None or schedule.is_constant:
+    if not isinstance(schedule, Schedule) or schedule.length is not None or schedule.is_constant:
         return schedule
     length = schedule_length(trainer, pl_module, f"{owner}.{schedule.name}.length")
     try:
