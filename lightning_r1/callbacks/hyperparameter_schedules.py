@@ -43,7 +43,8 @@ class HyperparameterSchedules(L.Callback):
 
     Raises:
         ValueError: naming the field, for a bad schedule; at the start of fit, for a β2 schedule on an optimizer
-            without betas, a schedule whose warm-up and hold do not fit the run, or a module that is not a GAN.
+            without betas or a schedule whose warm-up and hold do not fit the run.
+        TypeError: at set-up, on a module that is not a :class:`~lightning_r1.GAN`.
     """
 
     def __init__(
