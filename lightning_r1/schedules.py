@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import DictConfig, open_dict
+
 KINDS = ("constant", "linear", "cosine", "cosine_warmup")
 
 
@@ -140,6 +142,40 @@ class Schedule:
             self.kind, self.start, float(self.end), max(iteration, 0), self.length,
             self.warmup, self.hold, self.warmup_start,
         )  # fmt: skip
+
+
+def upgrade_schedule_arguments(cfg: DictConfig) -> DictConfig:
+    """A config written before the one schedule form, rewritten to it, so an earlier run's checkpoint still resumes.
+
+    Earlier versions wrote a penalty's schedule as arguments beside its strength (``schedule``, ``gamma_final`` /
+    ``weight_final`` / ``sigma_final``, ``schedule_iterations``, ``schedule_warmup``, ``schedule_hold``) and the
+    augmentation's as ``p_final``, ``p_ramp_iterations``, ``p_schedule``; each becomes the strength's (``p``'s)
+    mapping ``{kind, start, end, length, warmup, hold}`` (a constant: the number alone); instance noise's class moved
+    to :mod:`lightning_r1.augment`. ``cfg`` is changed in place.
+    """
+    with open_dict(cfg):
+        for node in (cfg.get("regularizer") or {}).values():
+            if node.get("_target_") == "lightning_r1.regularizers.InstanceNoise":  # now an input transform
+                node["_target_"] = "lightning_r1.augment.InstanceNoise"
+            name = next((n for n in ("gamma", "weight", "sigma") if f"{n}_final" in node), None)
+            if name is None:
+                continue
+            kind, end = node.pop("schedule", "constant"), node.pop(f"{name}_final")
+            length, warmup, hold = (node.pop(k, d) for k, d in
+                                    (("schedule_iterations", None), ("schedule_warmup", 0), ("schedule_hold", 0)))  # fmt: skip
+            if kind != "constant":
+                node[name] = {"kind": kind, "start": node[name], "end": end, "length": length, "warmup": warmup,
+                              "hold": hold}  # fmt: skip
+        augment = cfg.get("augment")
+        if augment is not None and "p_final" in augment:
+            end, length, kind = (
+                augment.pop("p_final"),
+                augment.pop("p_ramp_iterations", None),
+                augment.pop("p_schedule", "linear"),
+            )
+            if end is not None:
+                augment.p = {"kind": kind, "start": augment.p, "end": end, "length": length}
+    return cfg
 
 
 def value_at(value: float | Schedule, iteration: int) -> float:

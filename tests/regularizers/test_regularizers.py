@@ -327,3 +327,38 @@ def test_a_scheduled_gamma_from_the_command_line_trains_and_logs_its_values(make
     r1 = build(cfg.regularizer.r1, "regularizer.r1")
     r2 = build(cfg.regularizer.r2, "regularizer.r2")
     assert [r1.strength_at(i) for i in (0, 2, 4)] == [2.0, 1.0, 0.0] and r2.gamma == 10.0
+
+
+def test_an_earlier_versions_saved_config_is_upgraded_to_the_schedule_form() -> None:
+    """A checkpoint written before the one schedule form carries `schedule`, `gamma_final`, ... beside the strength
+    (and `p_final`, ... beside ADA's p): reading it rewrites them, so the run still resumes with the same values."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lightning_r1.resume import saved_config
+
+    old = {
+        "regularizer": {
+            "r1": {"_target_": "lightning_r1.R1", "gamma": 2.0, "every": 1, "schedule": "cosine_warmup",
+                   "gamma_final": 0.2, "schedule_iterations": 20, "schedule_warmup": 4, "schedule_hold": 0,
+                   "lazy_correction": False},
+            "wgan_gp": {"_target_": "lightning_r1.WGANGP", "weight": 10.0, "every": 1, "schedule": "constant",
+                        "weight_final": None, "schedule_iterations": None, "schedule_warmup": 0, "schedule_hold": 0,
+                        "lazy_correction": False},
+            "instance_noise": {"_target_": "lightning_r1.regularizers.InstanceNoise", "sigma": 0.1,
+                               "schedule": "linear", "sigma_final": 0.0, "schedule_iterations": 10,
+                               "schedule_warmup": 0, "schedule_hold": 0},
+        },
+        "augment": {"_target_": "lightning_r1.augment.ADA", "target": None, "p": 0.0, "p_final": 0.55,
+                    "p_ramp_iterations": 10, "p_schedule": "cosine"},
+    }  # fmt: skip
+    cfg = saved_config({"lightning_r1_config": OmegaConf.to_yaml(OmegaConf.create(old))})
+    r1, gp = instantiate(cfg.regularizer.r1), instantiate(cfg.regularizer.wgan_gp)
+    assert [r1.strength_at(i) for i in (0, 2, 4, 20)] == pytest.approx([0.0, 1.0, 2.0, 0.2])  # as before
+    assert gp.weight == 10.0 and "schedule" not in cfg.regularizer.wgan_gp
+    assert OmegaConf.to_container(cfg.regularizer.instance_noise) == {
+        "_target_": "lightning_r1.augment.InstanceNoise",
+        "sigma": {"kind": "linear", "start": 0.1, "end": 0.0, "length": 10, "warmup": 0, "hold": 0},
+    }
+    ada = instantiate(cfg.augment)
+    assert ada.p_schedule.with_length(10).value_at(5) == pytest.approx(0.275)
