@@ -6,9 +6,10 @@ For your own training loop, any D signature (``D(x)``, ``D(x, y)``, ...): mark t
     penalty = r1_penalty(D(x, y), x, gamma=10.0)      # labels y pass through D and are never differentiated
 
 Every function returns a differentiable scalar (the batch mean of a per-sample quantity), so it joins the D loss in
-one backward. The regularizer callbacks (``lightning_r1.R1`` ...) and the ``GAN`` module compute the same
-per-sample quantities with these functions (``input_gradient_sq_norm``, ``interpolate``,
-``finite_difference_sq_norm``); tests/regularizers check each function against the callbacks and by hand.
+one backward. The regularizer callbacks (``lightning_r1.R1`` ...) hold the state (strength, lazy counter, LeCam's
+averages) and compute with these functions: the per-sample quantities (``input_gradient_sq_norm``, ``interpolate``,
+``finite_difference_sq_norm``, ``lecam_per_sample``) and their weighting (``half_gamma_mean``, ``weighted_mean``,
+``centred_gradient_penalty``); tests/regularizers check each function against the callbacks and by hand.
 ``grad_scale`` is float16 mixed precision's loss scale (1 otherwise): see ``input_gradient_sq_norm``.
 """
 
@@ -68,7 +69,18 @@ def r1_penalty(logits: Tensor, inputs: Tensor, gamma: float, grad_scale: float =
     Returns:
         A scalar that keeps its graph w.r.t. D's weights (double backward).
     """
-    return 0.5 * gamma * input_gradient_sq_norm(logits.reshape(-1), inputs, grad_scale=grad_scale).mean()
+    return half_gamma_mean(input_gradient_sq_norm(logits.reshape(-1), inputs, grad_scale=grad_scale), gamma)
+
+
+def half_gamma_mean(sq_norms: Tensor, gamma: float) -> Tensor:
+    """γ/2 · mean_i of per-sample squared input-gradient norms: the weighting of R1 and R2 (Mescheder et al. 2018,
+    eq. 9-10), exact (:func:`input_gradient_sq_norm`) or estimated (:func:`finite_difference_sq_norm`)."""
+    return 0.5 * gamma * sq_norms.mean()
+
+
+def weighted_mean(per_sample: Tensor, weight: float) -> Tensor:
+    """weight · mean_i of a per-sample penalty: the weighting of the gradient penalties and LeCam."""
+    return weight * per_sample.mean()
 
 
 def r2_penalty(logits: Tensor, inputs: Tensor, gamma: float, grad_scale: float = 1.0) -> Tensor:
@@ -92,10 +104,15 @@ def gradient_penalty(
     2019), weight · mean ||∇D(x̂)||².
     """
     sq_norm = input_gradient_sq_norm(logits.reshape(-1), inputs, grad_scale=grad_scale)
+    return weighted_mean(centred_gradient_penalty(sq_norm, center), weight)
+
+
+def centred_gradient_penalty(sq_norms: Tensor, center: float) -> Tensor:
+    """(||∇_x D(x̂_i)|| − center)² per sample from the squared norms; ``center=0`` is the squared norm itself."""
     if center == 0:
-        return weight * sq_norm.mean()
+        return sq_norms
     # the clamp keeps the gradient of the square root finite where ∇D(x̂) = 0
-    return weight * (sq_norm.clamp_min(1e-12).sqrt() - center).square().mean()
+    return (sq_norms.clamp_min(1e-12).sqrt() - center).square()
 
 
 def finite_difference_sq_norm(logits: Tensor, shifted_logits: Tensor, sigma: float) -> Tensor:
@@ -111,7 +128,18 @@ def approx_r1_penalty(logits: Tensor, shifted_logits: Tensor, sigma: float, gamm
     ``shifted_logits`` are D's logits at ``x + sigma * eps`` with ``eps ~ N(0, I)``. Under bf16/fp16 autocast run
     both forwards in float32: a logit of 8 is stored to 1/32 in bf16, far coarser than the difference measured.
     """
-    return 0.5 * gamma * finite_difference_sq_norm(logits, shifted_logits, sigma).mean()
+    return half_gamma_mean(finite_difference_sq_norm(logits, shifted_logits, sigma), gamma)
+
+
+def lecam_per_sample(d_real: Tensor, d_fake: Tensor, ema_real: float, ema_fake: float) -> Tensor:
+    """relu(D(real_i) − α_F)² + relu(α_R − D(fake_i))² (Tseng et al. 2021, eq. 3, clipped at zero as its code),
+    α_R, α_F the moving averages of D's logits on real and on generated data."""
+    return (d_real - ema_fake).clamp_min(0).square() + (ema_real - d_fake).clamp_min(0).square()
+
+
+def lecam_penalty(d_real: Tensor, d_fake: Tensor, ema_real: float, ema_fake: float, weight: float) -> Tensor:
+    """LeCam = weight · mean_i :func:`lecam_per_sample` (the averages are the caller's state)."""
+    return weighted_mean(lecam_per_sample(d_real, d_fake, ema_real, ema_fake), weight)
 
 
 __all__ = [
@@ -122,4 +150,9 @@ __all__ = [
     "approx_r1_penalty",
     "finite_difference_sq_norm",
     "input_gradient_sq_norm",
+    "half_gamma_mean",
+    "weighted_mean",
+    "centred_gradient_penalty",
+    "lecam_per_sample",
+    "lecam_penalty",
 ]

@@ -3,9 +3,12 @@
 One *iteration* is one generator update, preceded by ``d_steps`` discriminator updates (one per training batch).
 This file decides when each phase runs, which optimizer steps, and the EMA generator; what a phase computes is
 :mod:`lightning_r1.phases` (StyleGAN2-ADA's ``training_loop.py`` vs ``training/loss.py``). Regularizers are Lightning
-callbacks (``R1``, ``R2``, ``WGANGP``, ...) found in ``trainer.callbacks``; on each D step the due ones add their
-penalty to the D loss, computed from the same D forward as the adversarial loss. The counters live in one
-:class:`~lightning_r1.progress.Progress`, which the regularizers read and every checkpoint saves.
+callbacks (``R1``, ``R2``, ``WGANGP``, ...), collected once when the module is set up into its table of penalties
+(``regularizers``, StyleGAN2-ADA's ``phases`` list: each with its lazy ``interval``), with the input transforms
+(instance noise) and the augmentation; on each D step the due penalties join the D loss, computed from the same D
+forward as the adversarial loss. The lazy correction of D's optimizer is applied once, when it is built. The counters
+live in one :class:`~lightning_r1.progress.Progress`, which every checkpoint saves; schedules are read at its
+``iteration``, which the module passes to the penalties and transforms.
 Step values (``train/*``, ``iteration``) are in ``trainer.callback_metrics`` after every batch and reach the loggers on
 Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lightning_r1.step_logging``).
 """
@@ -22,7 +25,7 @@ from lightning.fabric.utilities.seed import reset_seed
 from torch import Tensor, nn
 
 from lightning_r1 import phases
-from lightning_r1.augment import Augment
+from lightning_r1.augment import Augment, InstanceNoise
 from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
 from lightning_r1.conditioning import (
     as_extra,
@@ -41,11 +44,10 @@ from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_g
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
 from lightning_r1.regularizers import Regularizer
-from lightning_r1.regularizers.base import apply_lazy_correction, check_non_negative
+from lightning_r1.regularizers.base import apply_lazy_correction, check_non_negative, lazy_interval
 from lightning_r1.step_logging import StepMetrics, publish
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 UPDATES = ("alternating", "simultaneous")
 
 
@@ -78,10 +80,10 @@ class GAN(L.LightningModule):
             calls ``G(z, y)`` and ``D(x, y)``; None (default) is unconditional, ``G(z)`` and ``D(x)``.
         fake_labels: the labels fakes are generated with: "real" (the real batch's, so real and fake pairs share a
             class, as R3GAN pairs them) or "uniform" (drawn uniformly for the global batch).
-        lr_scheduler_g, lr_scheduler_d: factories ``optimizer -> LRScheduler`` (e.g. a partial of
-            ``torch.optim.lr_scheduler.StepLR``). Manual optimization means Lightning steps no scheduler: the GAN
-            steps each once per iteration (generator update), after the G step; ``step_size``-like arguments
-            count iterations. Their state is checkpointed by Lightning.
+
+    Learning rates, Adam's β2 and the EMA half-life follow schedules through :meth:`set_hyperparameters`
+    (``schedule=...``: :class:`~lightning_r1.callbacks.HyperparameterSchedules`), the one LR mechanism; the torch
+    schedulers ``lr_scheduler_g`` / ``lr_scheduler_d`` of earlier versions are gone (README, "Schedules").
 
     Raises:
         ValueError: on an unknown loss or update rule, a non-positive size/count, or a negative or non-finite
@@ -107,8 +109,6 @@ class GAN(L.LightningModule):
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
         epoch_means: bool = False,
-        lr_scheduler_g: SchedulerFactory | None = None,
-        lr_scheduler_d: SchedulerFactory | None = None,
         num_classes: int | None = None,
         fake_labels: str = "real",
     ) -> None:
@@ -142,8 +142,6 @@ class GAN(L.LightningModule):
                 "loss",
                 "optimizer_g",
                 "optimizer_d",
-                "lr_scheduler_g",
-                "lr_scheduler_d",
             ]
         )
         self.automatic_optimization = False
@@ -156,7 +154,6 @@ class GAN(L.LightningModule):
         adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.0, 0.99))
         self.optimizer_g = optimizer_g or adam
         self.optimizer_d = optimizer_d or adam
-        self.lr_scheduler_g, self.lr_scheduler_d = lr_scheduler_g, lr_scheduler_d
         self.d_steps, self.update, self.iterations = d_steps, update, iterations
         self.ema_half_life_images, self.ema_rampup = ema_half_life_images, ema_rampup
         self.diagnostics_every = diagnostics_every
@@ -169,6 +166,11 @@ class GAN(L.LightningModule):
                               (("generator", generator), ("discriminator", discriminator))}  # fmt: skip
         # iteration, images_seen, d_step_in_iteration, nonfinite_skips: one object, checkpointed
         self.progress = Progress()
+        # the table of penalties, the input transforms and the augmentation: collected once, in setup
+        self.regularizers: list[Regularizer] = []
+        self.input_transforms: list[InstanceNoise] = []
+        self.augmentation: Augment | None = None
+        self.lazy_interval = 1  # the k D's optimizer is corrected for (StyleGAN2 §3.1), from the regularizers
         self._shapes_checked = False
         self.step_metrics = StepMetrics(
             progress_bar=("train/g_loss", "train/aug_p", "train/ada_rt"), epoch_means=epoch_means
@@ -197,13 +199,62 @@ class GAN(L.LightningModule):
 
     # ---- set-up --------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizers = [
-            self.optimizer_g(self.generator.parameters()),
-            self.optimizer_d(self.discriminator.parameters()),
-        ]
-        factories = (self.lr_scheduler_g, self.lr_scheduler_d)
-        schedulers = [make(opt) for make, opt in zip(factories, optimizers, strict=True) if make is not None]
-        return (optimizers, schedulers) if schedulers else optimizers
+        """G's and D's optimizers; D's with StyleGAN2's lazy-regularization correction (mb_ratio) applied here, once.
+
+        A resumed run's optimizers then take the checkpoint's (already corrected) hyperparameters.
+        """
+        opt_g = self.optimizer_g(self.generator.parameters())
+        opt_d = self.optimizer_d(self.discriminator.parameters())
+        if self.lazy_interval > 1:
+            apply_lazy_correction(opt_d, self.lazy_interval)
+        return [opt_g, opt_d]
+
+    def set_hyperparameters(
+        self,
+        lr_g: float | None = None,
+        lr_d: float | None = None,
+        beta2: float | None = None,
+        ema_half_life_images: float | None = None,
+    ) -> None:
+        """This iteration's scheduled values (None: left as they are); :class:`HyperparameterSchedules` calls it
+        before every batch. D's learning rate and β2 get the lazy correction as at build: lr·r, β2^r, r = k/(k+1).
+
+        Records the values in use: ``train/lr_g``, ``train/lr_d`` (as D's optimizer holds it), ``train/beta2``
+        (G's), ``train/ema_half_life`` and ``train/gamma`` (one key when every γ-regularizer has the same γ now, as
+        R3GAN's R1 and R2; else ``train/gamma_<name>`` each).
+        """
+        ratio = self.lazy_interval / (self.lazy_interval + 1) if self.lazy_interval > 1 else 1.0
+        for net, lr, r in ((self.generator, lr_g, 1.0), (self.discriminator, lr_d, ratio)):
+            for group in self.optimizer_of(net).optimizer.param_groups:
+                if lr is not None:
+                    group["lr"] = lr * r
+                if beta2 is not None:
+                    group["betas"] = (group["betas"][0], beta2**r)
+        if ema_half_life_images is not None:
+            self.ema_half_life_images = ema_half_life_images
+        self.step_metrics.record(self._scheduled_values())
+
+    def _scheduled_values(self) -> dict[str, float]:
+        """The step values :meth:`set_hyperparameters` records (its docstring names them)."""
+        g_group = self.optimizer_of(self.generator).optimizer.param_groups[0]
+        d_group = self.optimizer_of(self.discriminator).optimizer.param_groups[0]
+        values = {
+            "train/lr_g": float(g_group["lr"]),
+            "train/lr_d": float(d_group["lr"]),
+            "train/ema_half_life": float(self.ema_half_life_images),
+        }
+        if "betas" in g_group:
+            values["train/beta2"] = float(g_group["betas"][1])
+        gammas = {
+            reg.name: reg.strength_at(self.iteration)
+            for reg in self.regularizers
+            if reg.strength_name == "gamma" and not (reg.gamma == "auto" and reg.resolved_auto is None)
+        }
+        if len(set(gammas.values())) == 1:
+            values["train/gamma"] = next(iter(gammas.values()))
+        elif gammas:
+            values.update({f"train/gamma_{name}": gamma for name, gamma in gammas.items()})
+        return values
 
     def optimizer_of(self, net: nn.Module) -> Any:
         """The (Lightning-wrapped) optimizer that steps ``net``'s weights: found by role, not by position."""
@@ -214,20 +265,6 @@ class GAN(L.LightningModule):
                 return optimizer
         raise RuntimeError(f"no optimizer steps the weights of {type(net).__name__}")
 
-    @property
-    def regularizers(self) -> list[Regularizer]:
-        """Every regularizer callback attached to the trainer (empty outside a Trainer)."""
-        if self._trainer is None:
-            return []
-        return [cb for cb in self.trainer.callbacks if isinstance(cb, Regularizer)]
-
-    @property
-    def augmentation(self) -> Augment | None:
-        """The augmentation callback attached to the trainer (``augment=diffaug|ada``), or None."""
-        if self._trainer is None:
-            return None
-        return next((cb for cb in self.trainer.callbacks if isinstance(cb, Augment)), None)
-
     def setup(self, stage: str) -> None:
         # Lightning's DDP set-up re-seeds every process from `seed_everything`'s seed after the models were built;
         # re-seeding here too, at the same point on one process, makes 1 and N processes draw the same numbers.
@@ -237,29 +274,23 @@ class GAN(L.LightningModule):
         # run would resume from weights rounded to float32; converting first (Lightning repeats it, a no-op) keeps
         # resumption exact in every precision.
         self.trainer.precision_plugin.convert_module(self)
+        # the table of penalties (each with its lazy interval `every`), the input transforms and the augmentation,
+        # collected once from the trainer's callbacks (StyleGAN2-ADA's `phases` list)
+        callbacks = self.trainer.callbacks
+        self.regularizers = [cb for cb in callbacks if isinstance(cb, Regularizer)]
+        self.input_transforms = [cb for cb in callbacks if isinstance(cb, InstanceNoise)]
+        self.augmentation = next((cb for cb in callbacks if isinstance(cb, Augment)), None)
+        self.lazy_interval = lazy_interval(self.regularizers)
 
     def on_fit_start(self) -> None:
         if self.iterations is not None:
             self.trainer.fit_loop.max_epochs = -1  # `iterations` is the training length, not epochs
-        self._apply_lazy_correction()
         check_fit_labels(self.num_classes, self.fake_labels, self.trainer.datamodule, self.regularizers)
         shape = getattr(self.trainer.datamodule, "sample_shape", None) if self.trainer.datamodule else None
         if shape is not None:
             self._check_shapes(
                 torch.Size(shape), source=f"dataset {getattr(self.trainer.datamodule, 'name', '')}"
             )
-
-    def _apply_lazy_correction(self) -> None:
-        """StyleGAN2's lazy-regularization correction of D's optimizer, applied once however many lazy
-        regularizers ask for it (they must share one interval k)."""
-        intervals = {reg.every for reg in self.regularizers if reg.lazy_correction and reg.every > 1}
-        if len(intervals) > 1:
-            raise ValueError(
-                "Expected every regularizer with `lazy_correction=true` to share one `every` (D's optimizer is "
-                f"corrected once, for one interval k), got {sorted(intervals)}"
-            )
-        if intervals:
-            apply_lazy_correction(self.optimizer_of(self.discriminator).optimizer, intervals.pop())
 
     def _check_shapes(self, sample_shape: torch.Size, source: str) -> None:
         check_sample_shapes(
@@ -364,6 +395,8 @@ class GAN(L.LightningModule):
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True
             return -1
+        if self.augmentation is not None:  # its probability (and r_t once measured) on this batch
+            self.step_metrics.record(self.augmentation.values())
         return None
 
     def training_step(self, batch: Tensor | tuple | list, batch_idx: int) -> None:
@@ -423,7 +456,7 @@ class GAN(L.LightningModule):
 
     def _due_regularizers(self) -> list[Regularizer]:
         """Regularizers that apply on this D step (advances every lazy counter by one step)."""
-        return [reg for reg in self.regularizers if reg.adds_penalty and reg.next_d_step()]
+        return [reg for reg in self.regularizers if reg.next_d_step()]
 
     def _diagnostics_due(self) -> bool:
         every = self.diagnostics_every
@@ -445,7 +478,7 @@ class GAN(L.LightningModule):
             self.loss,
             real,
             fake,
-            self.regularizers,
+            self.input_transforms,
             due,
             diagnose=self._diagnostics_due(),
             grad_scale=self._grad_scale(),
@@ -453,6 +486,7 @@ class GAN(L.LightningModule):
             real_extra=as_extra(labels),
             fake_extra=as_extra(fake_labels),
             augment=self.augmentation,
+            iteration=self.iteration,
         )
         if result.grad_norms:
             publish(self.trainer, self, result.grad_norms)
@@ -468,11 +502,12 @@ class GAN(L.LightningModule):
             self.loss,
             real,
             fake,
-            self.regularizers,
+            self.input_transforms,
             compiled=self._compiled.get("discriminator"),  # the G step needs no double backward
             real_extra=as_extra(labels),
             fake_extra=as_extra(fake_labels),
             augment=self.augmentation,
+            iteration=self.iteration,
         )
         self.step_metrics.record(result.terms)
         return result.loss, result.terms
@@ -513,18 +548,13 @@ class GAN(L.LightningModule):
         """The float16 loss scale (1 otherwise), for the input gradients penalties take (``loss_scale``)."""
         return current_scale(self._trainer)
 
-    # ---- end of an iteration: counters, EMA, schedulers ---------------------------------------------------------
+    # ---- end of an iteration: counters, EMA ---------------------------------------------------------------------
     def _finish_iteration(self, batch_size: int) -> None:
         # the EMA half-life counts the images of every process (Karras et al. 2020, StyleGAN2-ADA training_loop.py)
         global_batch = batch_size * world_size()
-        # the regularizers' schedules read the new iteration from here
-        self.progress.finish_iteration(global_batch)
+        self.progress.finish_iteration(global_batch)  # the iteration every schedule is read at
         beta = ema_beta(global_batch, self.images_seen, self.ema_half_life_images, self.ema_rampup)
         update_ema(self.generator_ema, self.generator, beta)
-        if self.lr_scheduler_g is not None or self.lr_scheduler_d is not None:
-            schedulers = self.lr_schedulers()
-            for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-                scheduler.step()  # once per iteration (manual optimization: Lightning steps none)
         self.step_metrics.record({"iteration": float(self.iteration)})
         if self.iterations is not None and self.iteration >= self.iterations:
             self.trainer.should_stop = True

@@ -6,7 +6,9 @@ The split of StyleGAN2-ADA's ``training/loss.py`` (the phases) and ``training_lo
     G phase:  L_G = ℓ_G(D(G(z)), D(real))  with D's weights frozen             (D(real) for relativistic losses only)
 
 ℓ_D, ℓ_G are the adversarial losses of :mod:`lightning_r1.losses`; the penalties (R1, R2, WGAN-GP, ...) are the
-regularizer callbacks, each weighted ×k on every k-th D step when lazy (Karras et al. 2020, StyleGAN2 §3.1). Every
+regularizer callbacks, each weighted ×k on every k-th D step when lazy (Karras et al. 2020, StyleGAN2 §3.1), and read
+at the generator iteration the schedule passes (``iteration``). Input transforms (instance noise) change what D sees
+before the augmentation; they add nothing to the loss. Every
 penalty reads the same :class:`~lightning_r1.regularizers.DiscriminatorPass` as the adversarial loss: D runs once on
 the real batch and once on the fake batch per D step (StyleGAN2-ADA's "Dmain + Dreg" in one pass).
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
-from lightning_r1.augment import Augment
+from lightning_r1.augment import Augment, InstanceNoise
 from lightning_r1.losses import AdversarialLoss, needs_real_for_generator
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
 from lightning_r1.regularizers.discriminator_pass import logits
@@ -41,7 +43,7 @@ def discriminator_loss(
     loss: AdversarialLoss,
     real: Tensor,
     fake: Tensor,
-    regularizers: Sequence[Regularizer],
+    transforms: Sequence[InstanceNoise],
     due: Sequence[Regularizer],
     diagnose: bool = False,
     grad_scale: float = 1.0,
@@ -49,11 +51,12 @@ def discriminator_loss(
     real_extra: tuple = (),
     fake_extra: tuple | None = None,
     augment: Augment | None = None,
+    iteration: int = 0,
 ) -> PhaseLoss:
     """The D phase: adversarial D loss plus the ``due`` penalties, all from one D forward on real and one on fake.
 
     Args:
-        regularizers: every attached regularizer (each transforms D's inputs: instance noise).
+        transforms: the input transforms (instance noise), applied to both batches in their order.
         due: the penalties that apply on this D step (their lazy counters already advanced).
         diagnose: also measure ``E||∇_x D||²`` on real and fake (``train/grad_norm_real`` / ``_fake``).
         grad_scale: float16 mixed precision's loss scale (1 otherwise), for the input gradients of penalties.
@@ -62,12 +65,13 @@ def discriminator_loss(
             never differentiated. ``fake_extra`` None: the same as ``real_extra``.
         augment: D's input augmentation, applied after the inputs are marked (penalties see the un-augmented
             images through it, docs/augmentation.md); it observes D(real) (ADA's r_t).
+        iteration: the generator iteration, where the penalties' and transforms' schedules are read.
     """
     # D forward: once per batch, inputs marked before it when a penalty (or the diagnostics) needs ∇_x D
     d_pass = DiscriminatorPass.forward(
         discriminator,
-        perturb(real, regularizers),
-        perturb(fake, regularizers),
+        perturb(real, transforms, iteration),
+        perturb(fake, transforms, iteration),
         real_grad=diagnose or any(reg.needs_real_grad for reg in due),
         fake_grad=diagnose or any(reg.needs_fake_grad for reg in due),
         grad_scale=grad_scale,
@@ -88,7 +92,7 @@ def discriminator_loss(
     # Dreg: every due penalty with its lazy weight, k·penalty on every k-th step (StyleGAN2 §3.1)
     total = adversarial
     for reg in due:
-        penalty, weighted = reg.d_loss_term(d_pass)
+        penalty, weighted = reg.d_loss_term(d_pass, iteration)
         total = total + weighted
         terms[f"train/{reg.name}"] = penalty
     # diagnostics: E||∇_x D||² on real and fake, shared with R1/R2 when they ran on this step
@@ -106,16 +110,17 @@ def generator_loss(
     loss: AdversarialLoss,
     real: Tensor,
     fake: Tensor,
-    regularizers: Sequence[Regularizer],
+    transforms: Sequence[InstanceNoise],
     compiled: nn.Module | None = None,
     real_extra: tuple = (),
     fake_extra: tuple | None = None,
     augment: Augment | None = None,
+    iteration: int = 0,
 ) -> PhaseLoss:
     """The G phase: the adversarial G loss of ``fake`` (still attached to G), D frozen (∂D/∂x only, not ∂D/∂ψ).
 
     ``compiled`` serves every D call here: the G step needs no double backward. ``real_extra`` / ``fake_extra``: D's
-    other inputs (class labels) for each batch, as in :func:`discriminator_loss`. ``augment`` (differentiable, fresh
+    other inputs (class labels) for each batch, and ``transforms`` / ``iteration``, as in :func:`discriminator_loss`. ``augment`` (differentiable, fresh
     parameters) transforms what D sees, so G's gradient flows through it.
     """
     fake_extra = real_extra if fake_extra is None else fake_extra
@@ -123,9 +128,9 @@ def generator_loss(
     net = compiled if compiled is not None else discriminator
     view = augment if augment is not None else (lambda x: x)  # what D sees: the augmented batch, or the batch
     with frozen(discriminator):
-        d_fake = logits(net, view(perturb(fake, regularizers)), *fake_extra)
+        d_fake = logits(net, view(perturb(fake, transforms, iteration)), *fake_extra)
         d_real = (
-            logits(net, view(perturb(real, regularizers)), *real_extra)
+            logits(net, view(perturb(real, transforms, iteration)), *real_extra)
             if needs_real_for_generator(loss)
             else None
         )
@@ -133,10 +138,10 @@ def generator_loss(
     return PhaseLoss(g_loss, {"train/g_loss": g_loss.detach()})
 
 
-def perturb(x: Tensor, regularizers: Sequence[Regularizer]) -> Tensor:
-    """D's input after every regularizer's input transform (identity except instance noise), in their order."""
-    for reg in regularizers:
-        x = reg.perturb(x)
+def perturb(x: Tensor, transforms: Sequence[InstanceNoise], iteration: int) -> Tensor:
+    """D's input after every input transform (instance noise), in their order, at generator iteration ``iteration``."""
+    for transform in transforms:
+        x = transform.perturb(x, iteration)
     return x
 
 

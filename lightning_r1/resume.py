@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.errors import CheckpointError, one_line, zip_problem
+from lightning_r1.schedules import upgrade_schedule_arguments
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,9 @@ def saved_config(state: dict[str, Any]) -> DictConfig | None:
         saved = OmegaConf.create(text)
     except Exception:
         return None
-    return saved if isinstance(saved, DictConfig) else None
+    return (
+        upgrade_schedule_arguments(saved) if isinstance(saved, DictConfig) else None
+    )  # earlier versions' form
 
 
 def check_resumable(

@@ -226,17 +226,12 @@ class ApplyOptimizerSettings(L.Callback):
 
     Lightning restores each optimizer's ``param_groups`` with its state, so a changed ``optim.lr`` would be
     recorded in ``config.yaml`` and never used. At the start of training (after the restore) every group's
-    hyperparameters are set to those of freshly configured optimizers, then StyleGAN2's lazy-regularization
-    correction is applied again as the GAN applies it at the start of fit; the state (moments) stays the
-    checkpoint's.
+    hyperparameters are set to those of freshly configured optimizers (D's with StyleGAN2's lazy-regularization
+    correction, as the GAN builds it); the state (moments) stays the checkpoint's.
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        fresh = pl_module.configure_optimizers()
-        fresh = fresh[0] if isinstance(fresh, tuple) else fresh
+        fresh = pl_module.configure_optimizers()  # the GAN's: D's with the lazy correction already applied
         for live, new in zip(trainer.optimizers, fresh if isinstance(fresh, list) else [fresh], strict=True):
             for live_group, new_group in zip(live.param_groups, new.param_groups, strict=True):
                 live_group.update({k: v for k, v in new_group.items() if k != "params"})
-        correct = getattr(pl_module, "_apply_lazy_correction", None)
-        if correct is not None:
-            correct()

@@ -11,9 +11,11 @@ so a resumed run recomputes exactly the values it would have had: no schedule st
   for ``hold`` iterations, then half a cosine to ``end`` over the rest of ``length`` (R3GAN's
   ``cosine_decay_with_warmup``: ``length`` counts the warm-up and the hold).
 
-Used by the regularizers (γ, σ, weights: :mod:`lightning_r1.regularizers.base`) and by
-:class:`~lightning_r1.callbacks.hyperparameter_schedules.HyperparameterSchedules` (learning rates, Adam's β2, the EMA
-half-life).
+Every scheduled scalar is ``float | Schedule`` and read where it is used, at the iteration (nanoGPT's ``get_lr(it)``):
+in a config, a plain number or a mapping, e.g. ``regularizer.r1.gamma: {kind: cosine, start: 1.0, end: 0.1}``. Used by
+the regularizers (γ, weights: :mod:`lightning_r1.regularizers.base`), instance noise (σ), the augmentation probability
+and :class:`~lightning_r1.callbacks.hyperparameter_schedules.HyperparameterSchedules` (learning rates, Adam's β2, the
+EMA half-life). A schedule without ``length`` runs over the run's ``iterations``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from omegaconf import DictConfig, open_dict
 
 KINDS = ("constant", "linear", "cosine", "cosine_warmup")
 
@@ -129,19 +133,55 @@ class Schedule:
     def value_at(self, iteration: int) -> float:
         """The value at generator iteration ``iteration`` (iterations done; negative counts as 0).
 
-        Raises:
-            RuntimeError: a non-constant schedule whose ``length`` was never set.
+        A schedule whose ``length`` is not set yet (used on its own, before a run gave it its length, see
+        :func:`~lightning_r1.regularizers.base.with_run_length`) has not begun: ``start``.
         """
-        if self.is_constant:
+        if self.is_constant or self.length is None:
             return self.start
-        if self.length is None:
-            raise RuntimeError(
-                f"{self.name}: a {self.kind} schedule needs its `length` (or the run's iterations)"
-            )
         return schedule_value(
             self.kind, self.start, float(self.end), max(iteration, 0), self.length,
             self.warmup, self.hold, self.warmup_start,
         )  # fmt: skip
+
+
+def upgrade_schedule_arguments(cfg: DictConfig) -> DictConfig:
+    """A config written before the one schedule form, rewritten to it, so an earlier run's checkpoint still resumes.
+
+    Earlier versions wrote a penalty's schedule as arguments beside its strength (``schedule``, ``gamma_final`` /
+    ``weight_final`` / ``sigma_final``, ``schedule_iterations``, ``schedule_warmup``, ``schedule_hold``) and the
+    augmentation's as ``p_final``, ``p_ramp_iterations``, ``p_schedule``; each becomes the strength's (``p``'s)
+    mapping ``{kind, start, end, length, warmup, hold}`` (a constant: the number alone); instance noise's class moved
+    to :mod:`lightning_r1.augment`. ``cfg`` is changed in place.
+    """
+    with open_dict(cfg):
+        for node in (cfg.get("regularizer") or {}).values():
+            if node.get("_target_") == "lightning_r1.regularizers.InstanceNoise":  # now an input transform
+                node["_target_"] = "lightning_r1.augment.InstanceNoise"
+            name = next((n for n in ("gamma", "weight", "sigma") if f"{n}_final" in node), None)
+            if name is None:
+                continue
+            kind, end = node.pop("schedule", "constant"), node.pop(f"{name}_final")
+            length, warmup, hold = (node.pop(k, d) for k, d in
+                                    (("schedule_iterations", None), ("schedule_warmup", 0), ("schedule_hold", 0)))  # fmt: skip
+            if kind != "constant":
+                node[name] = {"kind": kind, "start": node[name], "end": end, "length": length, "warmup": warmup,
+                              "hold": hold}  # fmt: skip
+        augment = cfg.get("augment")
+        if augment is not None and "p_final" in augment:
+            end, length, kind = (
+                augment.pop("p_final"),
+                augment.pop("p_ramp_iterations", None),
+                augment.pop("p_schedule", "linear"),
+            )
+            if end is not None:
+                augment.p = {"kind": kind, "start": augment.p, "end": end, "length": length}
+    return cfg
+
+
+def value_at(value: float | Schedule, iteration: int) -> float:
+    """A scheduled scalar (``float | Schedule``, the one form) at generator iteration ``iteration``: a plain number is
+    itself, a :class:`Schedule` its :meth:`Schedule.value_at`."""
+    return value.value_at(iteration) if isinstance(value, Schedule) else value
 
 
 def schedule_value(

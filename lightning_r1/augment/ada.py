@@ -17,10 +17,11 @@ StyleGAN2-ADA issue #27). With ``target=None`` ``p`` is not adapted: fixed, or r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning_r1.augment.base import Augment, check_probability
+from lightning_r1.schedules import Schedule
 
 ADA_OPS = ("xflip", "translation", "brightness", "contrast", "saturation", "cutout")
 
@@ -49,12 +50,12 @@ class ADA(Augment):
     Args:
         ops: op names, in order (a subset of StyleGAN2-ADA's pipeline by default: xflip, integer translation,
             colour, cutout).
-        target: the r_t to hold, in (0, 1); None: no adaptation (``p`` fixed or ramped to ``p_final``).
-        p: the initial probability.
+        target: the r_t to hold, in (0, 1); None: no adaptation (``p`` fixed, or following its schedule).
+        p: the initial probability; with ``target`` None, a number or a schedule (R3GAN: ``{kind: cosine,
+            start: 0.0, end: 0.55}``), as :class:`Augment`'s.
         max_p: the cap on p, in [0, 1].
         interval: D steps between adjustments (4 in the paper).
         speed_images: global real images over which p can move from 0 to 1 (500k in the paper).
-        p_final, p_ramp_iterations, p_schedule: a schedule of p when ``target`` is None (R3GAN: 0 → 0.55, cosine).
 
     Raises:
         ValueError: unknown op, probability outside [0, 1], target outside (0, 1), non-positive interval or speed.
@@ -66,22 +67,19 @@ class ADA(Augment):
         self,
         ops: Sequence[str] = ADA_OPS,
         target: float | None = 0.6,
-        p: float = 0.0,
+        p: float | Schedule | Mapping[str, Any] = 0.0,
         max_p: float = 1.0,
         interval: int = 4,
         speed_images: float = 500_000,
-        p_final: float | None = None,
-        p_ramp_iterations: int | None = None,
-        p_schedule: str = "linear",
     ) -> None:
-        super().__init__(ops, p, p_final, p_ramp_iterations, p_schedule)
+        super().__init__(ops, p)
         if target is not None and not (
             isinstance(target, int | float) and not isinstance(target, bool) and 0.0 < target < 1.0
         ):
             raise ValueError(f"Expected `target` to be in (0, 1) or null, got {target!r}")
-        if target is not None and p_final is not None:
+        if target is not None and not self.p_schedule.is_constant:
             raise ValueError(
-                "Expected `p_final` to be null with an adaptive `target` (set target=null to ramp p)"
+                "Expected `p` to be a number with an adaptive `target` (set target=null to schedule p)"
             )
         self.max_p = check_probability("max_p", max_p)
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
@@ -95,7 +93,7 @@ class ADA(Augment):
         self.target = None if target is None else float(target)
         self.interval = interval
         self.speed_images = float(speed_images)
-        self.adaptive_p = min(self.p_start, self.max_p)
+        self.adaptive_p = min(self.p_schedule.start, self.max_p)
 
     @property
     def p(self) -> float:

@@ -12,7 +12,7 @@ the un-augmented images, through the augmentation, as in StyleGAN2-ADA's and R3G
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,8 @@ from torch import Tensor
 from lightning_r1.augment.ops import OPS, draw_uniforms
 from lightning_r1.distributed import world_size
 from lightning_r1.progress import Progress
-from lightning_r1.regularizers.base import require_gan_module
-from lightning_r1.schedules import KINDS, schedule_value
+from lightning_r1.regularizers.base import require_gan_module, with_run_length
+from lightning_r1.schedules import Schedule
 
 
 @dataclass
@@ -57,6 +57,22 @@ def check_probability(field: str, value: Any) -> float:
     return float(value)
 
 
+def probability_schedule(p: float | Schedule | Mapping[str, Any]) -> Schedule:
+    """``p`` as a :class:`~lightning_r1.schedules.Schedule` (a number: constant) whose ends are probabilities.
+
+    Raises:
+        ValueError: naming ``p`` (``p.start``, ``p.end``) outside [0, 1], or the schedule's bad field.
+    """
+    if not isinstance(p, Schedule | Mapping):
+        check_probability("p", p)
+        return Schedule.from_config(p, "p")
+    schedule = Schedule.from_config(p, "p")
+    check_probability("p.start", schedule.start)
+    if not schedule.is_constant:
+        check_probability("p.end", schedule.end)
+    return schedule
+
+
 def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
     """Return ``ops`` as a tuple if every name is a known op (:data:`lightning_r1.augment.ops.OPS`).
 
@@ -74,19 +90,17 @@ def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
 class Augment(L.Callback):
     """Differentiable augmentation of D's inputs, each op applied per sample with probability ``p``.
 
-    ``p`` is constant, or follows a schedule from ``p`` to ``p_final`` over ``p_ramp_iterations`` generator
-    iterations, of a kind from the project's one schedule vocabulary (:mod:`lightning_r1.schedules`: linear by
-    default; R3GAN's augmentation probability 0 → 0.55 is a cosine one).
+    ``p`` is a number or a schedule over generator iterations, the project's one schedule form
+    (:mod:`lightning_r1.schedules`; R3GAN's augmentation probability 0 → 0.55 is ``{kind: cosine, start: 0.0,
+    end: 0.55}``), read at the GAN's iteration.
 
     Args:
         ops: op names out of :data:`~lightning_r1.augment.ops.OPS`, applied in this order.
-        p: the probability of each op per sample (at iteration 0 when ramped).
-        p_final: end value of the linear ramp (None: ``p`` throughout).
-        p_ramp_iterations: length of the ramp in generator iterations (needed with ``p_final``).
-        p_schedule: the ramp's kind, ``linear``, ``cosine``, ... (:data:`lightning_r1.schedules.KINDS`).
+        p: the probability of each op per sample: a number, or a :class:`~lightning_r1.schedules.Schedule` (or its
+            mapping) whose ``length`` defaults to the run's ``iterations``.
 
     Raises:
-        ValueError: an unknown op name, a probability outside [0, 1], a ramp without a positive length.
+        ValueError: an unknown op name, a probability outside [0, 1] (at either end of its schedule), a bad schedule.
     """
 
     name = "augment"
@@ -94,26 +108,10 @@ class Augment(L.Callback):
     def __init__(
         self,
         ops: Sequence[str] = ("brightness", "saturation", "contrast", "translation", "cutout"),
-        p: float = 1.0,
-        p_final: float | None = None,
-        p_ramp_iterations: int | None = None,
-        p_schedule: str = "linear",
+        p: float | Schedule | Mapping[str, Any] = 1.0,
     ) -> None:
         self.ops = check_ops(ops)
-        if p_schedule not in KINDS:
-            raise ValueError(f"Expected `p_schedule` to be one of {list(KINDS)}, got {p_schedule!r}")
-        self.p_schedule = p_schedule
-        self.p_start = check_probability("p", p)
-        self.p_final = None if p_final is None else check_probability("p_final", p_final)
-        if self.p_final is not None and (
-            not isinstance(p_ramp_iterations, int)
-            or isinstance(p_ramp_iterations, bool)
-            or p_ramp_iterations < 1
-        ):
-            raise ValueError(
-                f"Expected `p_ramp_iterations` to be a positive integer with `p_final` set, got {p_ramp_iterations!r}"
-            )
-        self.p_ramp_iterations = p_ramp_iterations
+        self.p_schedule = probability_schedule(p)
         self.progress: Progress | None = None  # the GAN's counters, bound in setup
         self.interval = 4  # D steps per r_t measurement (ADA's adjustment interval)
         self.sign_sum = 0.0  # Σ sign(D(real)) over the interval so far (this process), checkpointed
@@ -129,11 +127,7 @@ class Augment(L.Callback):
     @property
     def p(self) -> float:
         """The probability of each op at the current generator iteration."""
-        if self.p_final is None:
-            return self.p_start
-        return schedule_value(
-            self.p_schedule, self.p_start, self.p_final, self.iteration, self.p_ramp_iterations
-        )
+        return self.p_schedule.value_at(self.iteration)
 
     # ---- draw and apply ----------------------------------------------------------------------------------------
     def draw(
@@ -222,10 +216,10 @@ class Augment(L.Callback):
             "call it on every D input in your training_step (`D(augment(real))`, `D(augment(fake))`; ADA: also "
             "`augment.observe(D(augment(real)))`), or train lightning_r1.GAN",
         )
-        progress = getattr(pl_module, "progress", None)
-        self.progress = progress if isinstance(progress, Progress) else None
+        self.progress = pl_module.progress  # the GAN's counters: the schedule of p is read at its iteration
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.p_schedule = with_run_length(self.p_schedule, trainer, pl_module, "augment")
         datamodule = trainer.datamodule
         shape = getattr(datamodule, "sample_shape", None) if datamodule is not None else None
         if shape is not None and len(shape) != 3:
@@ -233,11 +227,6 @@ class Augment(L.Callback):
                 f"augment: image augmentations need image data [C, H, W], but the dataset's samples have shape "
                 f"{tuple(shape)}; use augment=none"
             )
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        step_metrics = getattr(pl_module, "step_metrics", None)
-        if step_metrics is not None:
-            step_metrics.record(self.values())
 
     @property
     def state_key(self) -> str:

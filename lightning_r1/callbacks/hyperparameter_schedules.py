@@ -2,14 +2,15 @@
 
 R3GAN (Huang et al. 2024, "The GAN is dead; long live the GAN! A Modern GAN Baseline", §4 and its ``train.py``)
 decays the learning rates 2e-4 → 5e-5, raises Adam's β2 0.9 → 0.99 and ramps the EMA half-life 0 → 5M images, all
-along half a cosine over 20M images. This callback sets those values at the start of every training batch from
-the GAN's ``Progress.iteration`` (:mod:`lightning_r1.schedules`): a pure function of the generator iteration, so
+along half a cosine over 20M images. This callback reads those values at the start of every training batch at the
+GAN's ``iteration`` (:mod:`lightning_r1.schedules`) and hands them to :meth:`lightning_r1.GAN.set_hyperparameters`, the
+module's one way in: a pure function of the generator iteration, so
 every D step of one iteration and its G step see the same value, and a resumed run (whose counter the checkpoint
-restores) recomputes exactly the values it would have had. It also logs ``train/lr_g``, ``train/lr_d``,
+restores) recomputes exactly the values it would have had. The GAN logs ``train/lr_g``, ``train/lr_d``,
 ``train/beta2``, ``train/gamma`` and ``train/ema_half_life`` each iteration.
 
 It composes with StyleGAN2's lazy-regularization correction (``lazy_correction=true``: lr·k/(k+1),
-β^(k/(k+1)) on D's Adam, Karras et al. 2020, §3.1): D's scheduled values are corrected the same way every time.
+β^(k/(k+1)) on D's Adam, Karras et al. 2020, §3.1): the GAN corrects D's scheduled values as it corrected D's optimizer.
 """
 
 from __future__ import annotations
@@ -19,21 +20,10 @@ from typing import Any
 
 import lightning as L
 
-from lightning_r1.regularizers.base import schedule_length
+from lightning_r1.regularizers.base import require_gan_module, with_run_length
 from lightning_r1.schedules import Schedule
 
 ScheduleNode = Schedule | Mapping[str, Any] | float | None
-
-
-def lazy_correction_ratio(regularizers: list[Any]) -> float:
-    """k/(k+1) for the lazy interval k the GAN corrects D's optimizer for (1 when none asks for the correction)."""
-    intervals = {reg.every for reg in regularizers if reg.lazy_correction and reg.every > 1}
-    return 1.0 if not intervals else min(intervals) / (min(intervals) + 1)
-
-
-def raw_optimizer(optimizer: Any) -> Any:
-    """The torch optimizer inside Lightning's wrapper (itself when unwrapped)."""
-    return getattr(optimizer, "optimizer", optimizer)
 
 
 class HyperparameterSchedules(L.Callback):
@@ -53,7 +43,8 @@ class HyperparameterSchedules(L.Callback):
 
     Raises:
         ValueError: naming the field, for a bad schedule; at the start of fit, for a β2 schedule on an optimizer
-            without betas, a schedule whose warm-up and hold do not fit the run, or a module that is not a GAN.
+            without betas or a schedule whose warm-up and hold do not fit the run.
+        TypeError: at set-up, on a module that is not a :class:`~lightning_r1.GAN`.
     """
 
     def __init__(
@@ -70,71 +61,29 @@ class HyperparameterSchedules(L.Callback):
         }
         if length is not None:
             self.schedules = {name: s.with_length(length) for name, s in self.schedules.items()}
-        self._d_ratio = 1.0
 
     def value_at(self, name: str, iteration: int) -> float | None:
         """The scheduled (uncorrected) value of ``name`` at ``iteration``; ``None`` where it is not scheduled."""
         schedule = self.schedules.get(name)
         return None if schedule is None else schedule.value_at(iteration)
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_gan_module("schedule", pl_module, "set the learning rates in your own training_step")
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not hasattr(pl_module, "progress") or not hasattr(pl_module, "optimizer_of"):
-            raise ValueError(
-                f"schedule: expected a lightning_r1.GAN to schedule, got {type(pl_module).__name__}"
-            )
-        if any(s.length is None and not s.is_constant for s in self.schedules.values()):
-            run_length = schedule_length(trainer, pl_module, "schedule.length")
-            try:  # the run's length may leave no room for a warm-up and hold
-                self.schedules = {name: s.with_length(run_length) for name, s in self.schedules.items()}
-            except ValueError as err:
-                raise ValueError(f"schedule: {err}") from None
+        self.schedules = {
+            name: with_run_length(s, trainer, pl_module, "schedule") for name, s in self.schedules.items()
+        }
         if "beta2" in self.schedules:
             for net in (pl_module.generator, pl_module.discriminator):
-                groups = raw_optimizer(pl_module.optimizer_of(net)).param_groups
-                if not all("betas" in group for group in groups):
+                optimizer = pl_module.optimizer_of(net).optimizer
+                if not all("betas" in group for group in optimizer.param_groups):
                     raise ValueError(
-                        "schedule.beta2: expected optimizers with betas (Adam, AdamW), got "
-                        f"{type(raw_optimizer(pl_module.optimizer_of(net))).__name__}"
+                        f"schedule.beta2: expected optimizers with betas (Adam, AdamW), got {type(optimizer).__name__}"
                     )
-        self._d_ratio = lazy_correction_ratio(pl_module.regularizers)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        iteration = pl_module.progress.iteration
-        opt_g = raw_optimizer(pl_module.optimizer_of(pl_module.generator))
-        opt_d = raw_optimizer(pl_module.optimizer_of(pl_module.discriminator))
-        for optimizer, lr_name, ratio in ((opt_g, "lr_g", 1.0), (opt_d, "lr_d", self._d_ratio)):
-            lr, beta2 = self.value_at(lr_name, iteration), self.value_at("beta2", iteration)
-            for group in optimizer.param_groups:
-                if lr is not None:
-                    group["lr"] = lr * ratio
-                if beta2 is not None:
-                    group["betas"] = (group["betas"][0], beta2**ratio)
-        half_life = self.value_at("ema_half_life_images", iteration)
-        if half_life is not None:
-            pl_module.ema_half_life_images = half_life
-        pl_module.step_metrics.record(self.logged_values(pl_module, opt_g, opt_d, iteration))
-
-    @staticmethod
-    def logged_values(pl_module: Any, opt_g: Any, opt_d: Any, iteration: int) -> dict[str, float]:
-        """The values in use on this iteration: ``train/lr_g``, ``train/lr_d`` (as D's optimizer holds it),
-        ``train/beta2`` (G's), ``train/ema_half_life`` and ``train/gamma`` (one key when every γ-regularizer has
-        the same γ now, as R3GAN's R1 and R2; else ``train/gamma_<name>`` each)."""
-        values = {
-            "train/lr_g": float(opt_g.param_groups[0]["lr"]),
-            "train/lr_d": float(opt_d.param_groups[0]["lr"]),
-            "train/ema_half_life": float(pl_module.ema_half_life_images),
-        }
-        if "betas" in opt_g.param_groups[0]:
-            values["train/beta2"] = float(opt_g.param_groups[0]["betas"][1])
-        gammas = {
-            reg.name: reg.strength_at(iteration)
-            for reg in pl_module.regularizers
-            if reg.strength_name == "gamma" and not (reg.strength == "auto" and reg.resolved_auto is None)
-        }
-        if len(set(gammas.values())) == 1:
-            values["train/gamma"] = next(iter(gammas.values()))
-        elif gammas:
-            values.update({f"train/gamma_{name}": gamma for name, gamma in gammas.items()})
-        return values
+        names = ("lr_g", "lr_d", "beta2", "ema_half_life_images")
+        pl_module.set_hyperparameters(**{name: self.value_at(name, pl_module.iteration) for name in names})

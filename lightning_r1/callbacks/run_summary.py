@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_r1.augment import InstanceNoise
 from lightning_r1.callbacks.preemption import PreemptionCheckpoint
 from lightning_r1.errors import one_line
 from lightning_r1.metrics.iteration_metric import IterationMetric
@@ -62,7 +63,9 @@ class RunSummary(L.Callback):
         summary: dict[str, Any] = {
             "iterations": int(getattr(pl_module, "iteration", 0)),
             "wall_time_s": 0.0 if self.start_time is None else time.perf_counter() - self.start_time,
-            "regularizers": [cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer)],
+            "regularizers": [
+                cb.name for cb in trainer.callbacks if isinstance(cb, Regularizer | InstanceNoise)
+            ],
             "metrics": final_metrics(trainer.callback_metrics),
             "best": {},
             "provenance": {},

@@ -9,7 +9,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from lightning_r1.regularizers import R1, R2, WGANGP, InstanceNoise, Regularizer, ZeroGP
+from lightning_r1.augment import InstanceNoise
+from lightning_r1.regularizers import R1, R2, WGANGP, Regularizer, ZeroGP
+from lightning_r1.schedules import value_at
 from lightning_r1.theory.dirac import DiracSetup
 
 log = logging.getLogger(__name__)
@@ -22,13 +24,14 @@ def dirac_setup(pl_module: L.LightningModule, callbacks: list) -> DiracSetup | N
     Returns None when a regularizer has no Dirac-GAN model here (or the strength is "auto").
     """
     gamma = sigma = gp_weight = 0.0
+    iteration = pl_module.iteration
+    for noise in (cb for cb in callbacks if isinstance(cb, InstanceNoise)):
+        sigma = float(np.hypot(sigma, value_at(noise.sigma, iteration)))
     for reg in (cb for cb in callbacks if isinstance(cb, Regularizer)):
-        strength = reg.strength_at(reg.iteration) if reg.strength != "auto" else None
-        if strength is None:
+        if isinstance(reg, R1) and reg.gamma == "auto":
             return None
-        if isinstance(reg, InstanceNoise):
-            sigma = float(np.hypot(sigma, strength))
-        elif isinstance(reg, ZeroGP):
+        strength = reg.strength_at(iteration)
+        if isinstance(reg, ZeroGP):
             gamma += 2.0 * strength
         elif isinstance(reg, WGANGP):
             gp_weight += strength

@@ -5,7 +5,6 @@ from lightning_r1.regularizers.approx_r2 import ApproxR2
 from lightning_r1.regularizers.base import Regularizer
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass, input_gradient_sq_norm
 from lightning_r1.regularizers.gradient_penalty import WGANGP, ZeroGP
-from lightning_r1.regularizers.instance_noise import InstanceNoise
 from lightning_r1.regularizers.lecam import LeCam
 from lightning_r1.regularizers.r1 import R1, R2
 
@@ -16,7 +15,6 @@ __all__ = [
     "ZeroGP",
     "ApproxR1",
     "ApproxR2",
-    "InstanceNoise",
     "LeCam",
     "Regularizer",
     "DiscriminatorPass",

@@ -27,17 +27,17 @@ from lightning_r1.functional import finite_difference_sq_norm
 from lightning_r1.regularizers.base import check_non_negative
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
 from lightning_r1.regularizers.r1 import R1
+from lightning_r1.schedules import Schedule
 
 
 class ApproxR1(R1):
     """``gamma/2 · mean_i (D(x_i + sigma·eps_i) − D(x_i))² / sigma²`` on real data, eps ~ N(0, I).
 
     Args:
-        gamma: penalty strength, as for :class:`R1`.
+        gamma: penalty strength (a number, a schedule or "auto"), as for :class:`R1`.
         sigma: finite-difference step (> 0); small relative to the data scale (images in [-1, 1]: 0.01).
         batch_fraction: share of each real batch that is penalised, in (0, 1].
-        every, schedule, gamma_final, schedule_iterations, lazy_correction, schedule_warmup, schedule_hold:
-            as for :class:`R1`.
+        every, lazy_correction: as for :class:`R1`.
 
     Raises:
         ValueError: as :class:`R1`, ``sigma`` not a positive float, ``batch_fraction`` outside (0, 1].
@@ -50,21 +50,13 @@ class ApproxR1(R1):
 
     def __init__(
         self,
-        gamma: float | str = 10.0,
+        gamma: float | str | Schedule | dict = 10.0,
         sigma: float = 0.01,
         every: int = 1,
-        schedule: str = "constant",
-        gamma_final: float | None = None,
-        schedule_iterations: int | None = None,
         lazy_correction: bool = False,
         batch_fraction: float = 1.0,
-        schedule_warmup: int = 0,
-        schedule_hold: int = 0,
     ) -> None:
-        super().__init__(
-            gamma, every, schedule, gamma_final, schedule_iterations, lazy_correction,
-            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
-        )  # fmt: skip
+        super().__init__(gamma, every, lazy_correction)
         check_non_negative("sigma", sigma)
         if sigma == 0:
             raise ValueError(f"Expected `sigma` to be a positive float, got {sigma!r}")
@@ -74,7 +66,7 @@ class ApproxR1(R1):
         self.batch_fraction = float(batch_fraction)
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        x = getattr(d_pass, self.side).detach()
+        x = (d_pass.real if self.side == "real" else d_pass.fake).detach()
         noise = randn_like_for_rank(x)  # this rank's slice of one draw for the global batch
         chosen, weight = self._penalised(x.shape[0], x.device)
         base, shifted = self._logits_pair(d_pass, x[chosen], noise[chosen], chosen)

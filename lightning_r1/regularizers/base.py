@@ -1,10 +1,12 @@
 """The shared shell of every penalty: a Lightning callback that is also a plain callable.
 
-A regularizer holds its strength (``gamma`` or ``weight``), its schedule and its lazy-regularization counter. The
-``GAN`` module finds every ``Regularizer`` in ``trainer.callbacks`` and asks it, on each discriminator step, whether it
-is due and what it adds to the D loss (:meth:`Regularizer.d_loss_term`: the penalty with its own lazy weight). Its
-schedule runs over generator iterations, read from the GAN's :class:`~lightning_r1.progress.Progress`. Subclasses
-only define :meth:`per_sample`, the unweighted per-sample penalty.
+A regularizer holds its state: its strength (``gamma`` or ``weight``, a :class:`~lightning_r1.schedules.Schedule`
+built once from ``float | Schedule``), its lazy-regularization counter, and what else the penalty carries (LeCam's
+averages). The formula is :mod:`lightning_r1.functional`'s (torchmetrics' split: the class holds the state, the function
+holds the math). The ``GAN`` collects its regularizers once, when it is set up, and asks the due ones on each
+discriminator step what they add to the D loss (:meth:`Regularizer.d_loss_term`: the penalty with its own lazy
+weight), passing the generator iteration a schedule is read at. Subclasses define :meth:`Regularizer.per_sample`
+(the per-sample quantity from the step's D pass) and :meth:`Regularizer.formula` (the functional core's weighting).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 from torch import Tensor, nn
 
 from lightning_r1.distributed import world_size
-from lightning_r1.progress import Progress
+from lightning_r1.functional import weighted_mean
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
-from lightning_r1.schedules import KINDS, Schedule
+from lightning_r1.schedules import Schedule, value_at
 
 
 def check_non_negative(name: str, value: Any, allow_auto: bool = False) -> None:
@@ -51,35 +54,29 @@ def check_argument_names(cls: type, kwargs: dict[str, Any]) -> None:
 
 
 class Regularizer(L.Callback):
-    """Base class. Subclasses set the class attributes and implement :meth:`per_sample`.
+    """Base class. Subclasses set the class attributes, store their strength and implement :meth:`per_sample` and
+    :meth:`formula`.
+
+    A subclass keeps its strength under its own name (``self.gamma``, ``self.weight``: :attr:`strength_name`) as a
+    :class:`~lightning_r1.schedules.Schedule`, built once from ``float | Schedule`` by :func:`strength_schedule`
+    and read where it is used, at the iteration the GAN passes (:meth:`strength_at`).
 
     Args:
-        strength: ``gamma`` (R1/R2) or ``weight`` (gradient penalties); "auto" only where the subclass allows it.
         every: lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): apply on every ``every``-th D step with the
             weight multiplied by ``every`` so the average pull is unchanged.
-        schedule: a kind of :mod:`lightning_r1.schedules`: "constant", "linear", "cosine" or "cosine_warmup"
-            (from the strength to ``final`` over ``schedule_iterations`` generator iterations).
-        final: end strength of a non-constant schedule.
-        schedule_iterations: length of the schedule; defaults to the GAN's ``iterations``.
         lazy_correction: StyleGAN2's optimizer correction for lazy regularization, lr·k/(k+1) and
             beta^(k/(k+1)) on D's Adam. StyleGAN2 takes the penalty as an extra optimizer step; here it joins the
-            main D step, so the correction is off by default and offered for replicating StyleGAN2 set-ups.
-        schedule_warmup, schedule_hold: ``cosine_warmup`` only: iterations of the linear warm-up from 0 to the
-            strength, then iterations the strength is held before the cosine decay (R3GAN's
-            ``cosine_decay_with_warmup``); both count within ``schedule_iterations``.
+            main D step, so the correction is off by default and offered for replicating StyleGAN2 set-ups. The
+            GAN applies it once, when it builds D's optimizer (:func:`lazy_interval`).
 
     Raises:
-        ValueError: on a negative/NaN strength, ``every`` < 1, an unknown schedule, or a warm-up/hold that the
-            schedule has no room for.
+        ValueError: on ``every`` < 1.
     """
 
     name: str = "regularizer"
-    strength_name: str = "gamma"
-    coefficient: float = 1.0  # R1/R2 use gamma/2, gradient penalties the weight itself
-    allows_auto: bool = False
+    strength_name: str = "weight"  # the attribute (and argument) that holds the strength's Schedule
     needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
     needs_fake_grad: bool = False
-    adds_penalty: bool = True  # False for input transforms such as instance noise
     reads: tuple[str, ...] = ("real", "fake")  # logits the penalty reads from the step's D pass
     needs_fake_batch: bool = False  # uses the fake batch without reading its logits (interpolates)
 
@@ -87,112 +84,59 @@ class Regularizer(L.Callback):
         check_argument_names(cls, kwargs)
         return super().__new__(cls)
 
-    def __init__(
-        self,
-        strength: float | str,
-        every: int = 1,
-        schedule: str = "constant",
-        final: float | None = None,
-        schedule_iterations: int | None = None,
-        lazy_correction: bool = False,
-        *,
-        schedule_warmup: int = 0,
-        schedule_hold: int = 0,
-    ) -> None:
-        check_non_negative(self.strength_name, strength, allow_auto=self.allows_auto)
+    def __init__(self, every: int = 1, lazy_correction: bool = False) -> None:
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"Expected `every` to be an integer >= 1, got {every!r}")
-        if schedule not in KINDS:
-            raise ValueError(f"Expected `schedule` to be one of {list(KINDS)}, got {schedule!r}")
-        if schedule != "constant":
-            check_non_negative(f"{self.strength_name}_final", final)
-        if schedule_iterations is not None and (
-            not isinstance(schedule_iterations, int) or schedule_iterations < 1
-        ):
-            raise ValueError(
-                f"Expected `schedule_iterations` to be a positive integer, got {schedule_iterations!r}"
-            )
-        self.strength = strength
         self.every = every
-        self.schedule = schedule
-        self.final = final
-        self.schedule_iterations = schedule_iterations
-        self.schedule_warmup, self.schedule_hold = schedule_warmup, schedule_hold
-        self.strength_schedule(0.0)  # the warm-up and hold checked against the kind and the length now
         self.lazy_correction = lazy_correction
         self.d_steps_seen = 0  # lazy counter, checkpointed
-        self.progress: Progress | None = None  # the GAN's counters, once attached to one (see `iteration`)
-        self._iteration = 0  # the schedule's position when used on its own
-        self.resolved_auto: float | None = None
 
-    @property
-    def iteration(self) -> int:
-        """Generator iterations done: the GAN's own counter while attached to one, else the value set here."""
-        return self.progress.iteration if self.progress is not None else self._iteration
-
-    @iteration.setter
-    def iteration(self, value: int) -> None:
-        self._iteration = value
-
-    # ---- the math --------------------------------------------------------------------------------------------
+    # ---- the math: the class holds the state, lightning_r1.functional the formula --------------------------------
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        """Unweighted per-sample penalty ``[N]``; subclasses implement it."""
+        """The per-sample quantity ``[N]`` the penalty averages (R1: ``||∇_x D(real_i)||²``); subclasses implement it."""
         raise NotImplementedError
 
+    def formula(self, per_sample: Tensor, strength: float) -> Tensor:
+        """The penalty from :meth:`per_sample` and the strength: a function of :mod:`lightning_r1.functional`
+        (here ``strength · mean``; R1/R2 ``γ/2 · mean``)."""
+        return weighted_mean(per_sample, strength)
+
     def strength_at(self, iteration: int) -> float:
-        """gamma (or weight) after the schedule at ``iteration``."""
-        start = self.resolved_auto if self.strength == "auto" else self.strength
-        if start is None:
-            raise RuntimeError(
-                f"{self.name}: {self.strength_name}='auto' is resolved from the first real batch"
-            )
-        # used on its own, with no run length: the schedule has not begun
-        if self.schedule_iterations is None:
-            return float(start)
-        return self.strength_schedule(float(start)).value_at(iteration)
+        """The strength (``gamma``, ``weight``) at generator iteration ``iteration``."""
+        return value_at(self._strength(), iteration)
 
-    def strength_schedule(self, start: float) -> Schedule:
-        """The strength's schedule from ``start`` (one vocabulary with the optimizers', :mod:`lightning_r1.schedules`).
+    def _strength(self) -> float | Schedule:
+        """The strength's schedule, under the subclass's own name (``self.gamma``, ``self.weight``)."""
+        return getattr(self, self.strength_name)
 
-        Raises:
-            ValueError: naming ``schedule_warmup`` / ``schedule_hold`` when the kind has none or no room for them.
-        """
-        try:
-            return Schedule(
-                self.schedule, start, self.final, self.schedule_iterations, self.schedule_warmup,
-                self.schedule_hold, 0.0, name=self.name,
-            )  # fmt: skip
-        except ValueError as err:  # the Schedule's field names, as this class's arguments
-            message = str(err).replace(f"`{self.name}.warmup`", "`schedule_warmup`")
-            message = message.replace(f"`{self.name}.hold`", "`schedule_hold`")
-            raise ValueError(message.replace(f"`{self.name}.length`", "`schedule_iterations`")) from None
+    def penalty(self, d_pass: DiscriminatorPass, iteration: int = 0) -> Tensor:
+        """The weighted penalty at generator iteration ``iteration`` (differentiable w.r.t. D's weights)."""
+        return self.formula(self.per_sample(d_pass), self.strength_at(iteration))
 
-    def penalty(self, d_pass: DiscriminatorPass, iteration: int | None = None) -> Tensor:
-        """Weighted penalty ``coefficient · strength · mean_i per_sample_i`` (differentiable w.r.t. D's weights)."""
-        if self.strength == "auto" and self.resolved_auto is None:
-            self.resolved_auto = auto_gamma(d_pass.real)
-        strength = self.strength_at(self.iteration if iteration is None else iteration)
-        return self.coefficient * strength * self.per_sample(d_pass).mean()
-
-    def d_loss_term(self, d_pass: DiscriminatorPass) -> tuple[Tensor, Tensor]:
+    def d_loss_term(self, d_pass: DiscriminatorPass, iteration: int) -> tuple[Tensor, Tensor]:
         """On a due D step: the penalty (as logged) and what joins the D loss, ``every · penalty``.
 
         Lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): applied on every k-th step with weight × k, so
         the average pull is unchanged.
         """
-        penalty = self.penalty(d_pass)
+        penalty = self.penalty(d_pass, iteration)
         return penalty, self.every * penalty
 
     def __call__(
-        self, discriminator: nn.Module, real: Tensor, fake: Tensor | None = None, *extra: object
+        self,
+        discriminator: nn.Module,
+        real: Tensor,
+        fake: Tensor | None = None,
+        *extra: object,
+        iteration: int = 0,
     ) -> Tensor:
         """Plain-callable use in any training loop: the weighted scalar penalty for this batch.
 
         Runs D itself, only on what the penalty reads (R1: the real batch; R2: the fake one; WGAN-GP: the
         interpolates), with ``extra`` passed through as D's other inputs (``D(x, labels)``; labels are never
-        differentiated). Lazy scheduling (``every``) is the callback's job and not applied here. The result keeps
-        its graph: add it to your D loss and call backward. For a D call of any other shape, use
-        :mod:`lightning_r1.functional`.
+        differentiated). ``iteration``: where a scheduled strength stands (your loop's generator iteration). Lazy
+        scheduling (``every``) is the callback's job and not applied here. The result keeps its graph: add it to
+        your D loss and call backward. For a D call of any other shape, use :mod:`lightning_r1.functional`.
         """
         needs_fake = "fake" in self.reads or self.needs_fake_batch
         if fake is None and needs_fake:
@@ -208,11 +152,7 @@ class Regularizer(L.Callback):
             extra=extra,
             sides=self.reads,
         )
-        return self.penalty(d_pass)
-
-    def perturb(self, x: Tensor) -> Tensor:
-        """Transform D's inputs (real and fake) before every D forward; identity for penalties."""
-        return x
+        return self.penalty(d_pass, iteration)
 
     # ---- the training-loop side --------------------------------------------------------------------------------
     def next_d_step(self) -> bool:
@@ -232,39 +172,54 @@ class Regularizer(L.Callback):
             f"call `{type(self).__name__}(...)(D, real, fake)` (or lightning_r1.functional's penalties, e.g. "
             "`r1_penalty`) in your training_step and add it to the D loss, or train lightning_r1.GAN",
         )
-        # the one place the iteration is read from: the GAN's counters
-        progress = getattr(pl_module, "progress", None)
-        self.progress = progress if isinstance(progress, Progress) else None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.schedule_iterations is None and self.schedule != "constant":
-            self.schedule_iterations = schedule_length(trainer, pl_module, f"{self.name}.schedule_iterations")
-            try:
-                self.strength_schedule(0.0)  # the warm-up and hold must fit in the run's length too
-            except ValueError as err:
-                raise ValueError(f"{self.name}: {err}") from None
-        shape = getattr(trainer.datamodule, "sample_shape", None) if trainer.datamodule is not None else None
-        if self.strength == "auto" and shape is not None and len(shape) != 3:
-            raise ValueError(
-                f"{self.name}: {self.strength_name}='auto' needs image data (0.0002·resolution²/batch), "
-                f"but the dataset's samples have shape {tuple(shape)}; set {self.strength_name} to a number"
-            )
-        # lazy_correction is applied by the GAN, once for D's optimizer (not once per lazy regularizer)
+        setattr(self, self.strength_name, with_run_length(self._strength(), trainer, pl_module, self.name))
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "d_steps_seen": self.d_steps_seen,
-            "iteration": self.iteration,
-            "resolved_auto": self.resolved_auto,
-        }
+        return {"d_steps_seen": self.d_steps_seen}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.d_steps_seen = state_dict["d_steps_seen"]
-        self.iteration = state_dict["iteration"]  # the GAN restores its own counter from the same checkpoint
-        self.resolved_auto = state_dict["resolved_auto"]
+        self.d_steps_seen = state_dict["d_steps_seen"]  # (earlier checkpoints also hold the GAN's iteration)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.strength_name}={self.strength}, every={self.every}, schedule={self.schedule})"
+        return f"{type(self).__name__}({self.strength_name}={self._strength()}, every={self.every})"
+
+
+def strength_schedule(field: str, value: Any, allow_auto: bool = False) -> float | Schedule | str:
+    """A penalty's strength in the one schedule form, ``float | Schedule``: a plain number stays a number, a mapping
+    ``{kind, start, end, length, warmup, hold}`` becomes a Schedule (built once, here); ``"auto"`` is kept as is
+    where allowed.
+
+    Raises:
+        ValueError: naming ``field`` on a bad schedule, or a negative/NaN strength at either end.
+    """
+    if allow_auto and value == "auto":
+        return "auto"
+    if isinstance(value, Schedule | Mapping):
+        schedule = Schedule.from_config(value, field)
+        check_non_negative(f"{field}.start", schedule.start)
+        if not schedule.is_constant:
+            check_non_negative(f"{field}.end", schedule.end)
+        return schedule
+    check_non_negative(field, value, allow_auto=allow_auto)  # a plain number: a constant
+    return float(value)
+
+
+def lazy_interval(regularizers: list[Regularizer]) -> int:
+    """The lazy interval k that D's optimizer is corrected for (StyleGAN2 §3.1): the one ``every`` of the
+    regularizers with ``lazy_correction``; 1 (no correction) when none asks for it.
+
+    Raises:
+        ValueError: when they ask for different intervals (D's optimizer is corrected once, for one k).
+    """
+    intervals = {reg.every for reg in regularizers if reg.lazy_correction and reg.every > 1}
+    if len(intervals) > 1:
+        raise ValueError(
+            "Expected every regularizer with `lazy_correction=true` to share one `every` (D's optimizer is "
+            f"corrected once, for one interval k), got {sorted(intervals)}"
+        )
+    return intervals.pop() if intervals else 1
 
 
 def require_gan_module(what: str, pl_module: L.LightningModule, remedy: str) -> None:
@@ -301,16 +256,33 @@ def schedule_length(trainer: L.Trainer, pl_module: L.LightningModule, field: str
     Raises:
         ValueError: naming ``field`` when the run's length is unknown (a schedule would silently stay constant).
     """
-    iterations = getattr(pl_module, "iterations", None)
-    if iterations:
-        return int(iterations)
+    if pl_module.iterations:  # a GAN (every caller's set-up checked it)
+        return int(pl_module.iterations)
     if trainer.max_steps and trainer.max_steps > 0:
-        steps_per_iteration = getattr(pl_module, "d_steps", 0) + 1 if hasattr(pl_module, "d_steps") else 1
-        return max(trainer.max_steps // steps_per_iteration, 1)
+        return max(trainer.max_steps // (pl_module.d_steps + 1), 1)
     raise ValueError(
         f"{field}: a schedule needs the run's length; set it, or GAN(iterations=...), or Trainer(max_steps=...), "
         "got none of them"
     )
+
+
+def with_run_length(
+    schedule: float | Schedule, trainer: L.Trainer, pl_module: L.LightningModule, owner: str
+) -> float | Schedule:
+    """``schedule`` with the run's length (:func:`schedule_length`) where it gives none; set once, at fit start
+    (a plain number is returned as is).
+
+    Raises:
+        ValueError: naming ``owner`` and the field when the run's length is unknown or leaves no room for the
+            schedule's warm-up and hold.
+    """
+    if not isinstance(schedule, Schedule) or schedule.length is not None or schedule.is_constant:
+        return schedule
+    length = schedule_length(trainer, pl_module, f"{owner}.{schedule.name}.length")
+    try:
+        return schedule.with_length(length)
+    except ValueError as err:
+        raise ValueError(f"{owner}: {err}") from None
 
 
 def apply_lazy_correction(optimizer: Any, every: int) -> None:

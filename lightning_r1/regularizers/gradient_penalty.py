@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from lightning_r1.functional import input_gradient_sq_norm, interpolate
-from lightning_r1.regularizers.base import Regularizer
+from lightning_r1.functional import centred_gradient_penalty, input_gradient_sq_norm, interpolate
+from lightning_r1.regularizers.base import Regularizer, strength_schedule
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
+from lightning_r1.schedules import Schedule
 
 
 def interpolate_sq_norm(d_pass: DiscriminatorPass) -> Tensor:
@@ -26,48 +27,31 @@ class WGANGP(Regularizer):
     """One-centred gradient penalty on interpolates: ``weight · mean_i (||∇D(x̂_i)|| − 1)²``.
 
     Args:
-        weight: penalty weight lambda (>= 0; the paper uses 10).
-        every, schedule, weight_final, schedule_iterations, lazy_correction, schedule_warmup, schedule_hold: as for :class:`~lightning_r1.R1`.
+        weight: penalty weight lambda (>= 0; the paper uses 10): a number or a schedule, as R1's ``gamma``.
+        every, lazy_correction: as for :class:`~lightning_r1.R1`.
 
     Raises:
-        ValueError: ``weight`` negative or NaN, ``every`` < 1, unknown ``schedule``.
+        ValueError: ``weight`` negative or NaN, a bad schedule, ``every`` < 1.
     """
 
     name = "wgan_gp"
     strength_name = "weight"
     reads = ()  # its own D forward on the interpolates: the plain callable runs no other
     needs_fake_batch = True
+    center = 1.0  # the norm the penalty pulls ||∇D(x̂)|| to (functional.centred_gradient_penalty)
 
     def __init__(
-        self,
-        weight: float = 10.0,
-        every: int = 1,
-        schedule: str = "constant",
-        weight_final: float | None = None,
-        schedule_iterations: int | None = None,
-        lazy_correction: bool = False,
-        schedule_warmup: int = 0,
-        schedule_hold: int = 0,
+        self, weight: float | Schedule | dict = 10.0, every: int = 1, lazy_correction: bool = False
     ) -> None:
-        super().__init__(
-            weight, every, schedule, weight_final, schedule_iterations, lazy_correction,
-            schedule_warmup=schedule_warmup, schedule_hold=schedule_hold,
-        )  # fmt: skip
-
-    @property
-    def weight(self) -> float:
-        return self.strength
+        super().__init__(every, lazy_correction)
+        self.weight = strength_schedule("weight", weight)
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        # sqrt of the squared norm; the clamp keeps the gradient of the sqrt finite where ∇D(x̂) = 0
-        norm = interpolate_sq_norm(d_pass).clamp_min(1e-12).sqrt()
-        return (norm - 1.0).square()
+        return centred_gradient_penalty(interpolate_sq_norm(d_pass), self.center)
 
 
 class ZeroGP(WGANGP):
     """Zero-centred gradient penalty on interpolates: ``weight · mean_i ||∇D(x̂_i)||²``. Same arguments as WGANGP."""
 
     name = "zero_gp"
-
-    def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:
-        return interpolate_sq_norm(d_pass)
+    center = 0.0

@@ -18,8 +18,10 @@ import torch.distributed as dist
 from torch import Tensor
 
 from lightning_r1.distributed import world_size
-from lightning_r1.regularizers.base import Regularizer
+from lightning_r1.functional import lecam_per_sample
+from lightning_r1.regularizers.base import Regularizer, strength_schedule
 from lightning_r1.regularizers.discriminator_pass import DiscriminatorPass
+from lightning_r1.schedules import Schedule
 
 
 class LeCam(Regularizer):
@@ -31,10 +33,10 @@ class LeCam(Regularizer):
     Args:
         weight: penalty weight λ (>= 0).
         decay: EMA decay of the logit averages, in [0, 1) (0.99 in the paper's code).
-        every, schedule, weight_final, schedule_iterations, lazy_correction: as for :class:`~lightning_r1.R1`.
+        every, lazy_correction: as for :class:`~lightning_r1.R1` (``weight``: a number or a schedule, as its ``gamma``).
 
     Raises:
-        ValueError: ``weight`` negative or NaN, ``decay`` outside [0, 1), ``every`` < 1, unknown ``schedule``.
+        ValueError: ``weight`` negative or NaN, a bad schedule, ``decay`` outside [0, 1), ``every`` < 1.
     """
 
     name = "lecam"
@@ -42,15 +44,13 @@ class LeCam(Regularizer):
 
     def __init__(
         self,
-        weight: float = 0.3,
+        weight: float | Schedule | dict = 0.3,
         decay: float = 0.99,
         every: int = 1,
-        schedule: str = "constant",
-        weight_final: float | None = None,
-        schedule_iterations: int | None = None,
         lazy_correction: bool = False,
     ) -> None:
-        super().__init__(weight, every, schedule, weight_final, schedule_iterations, lazy_correction)
+        super().__init__(every, lazy_correction)
+        self.weight = strength_schedule("weight", weight)
         if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 <= decay < 1.0:
             raise ValueError(f"Expected `decay` to be in [0, 1), got {decay!r}")
         self.decay = float(decay)
@@ -75,7 +75,7 @@ class LeCam(Regularizer):
         if d_real is None or d_fake is None:
             raise RuntimeError("lecam reads D's logits on both the real and the fake batch")
         self.update_averages(d_real, d_fake)
-        return (d_real - self.ema_fake).clamp_min(0).square() + (self.ema_real - d_fake).clamp_min(0).square()
+        return lecam_per_sample(d_real, d_fake, self.ema_real, self.ema_fake)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "ema_real": self.ema_real, "ema_fake": self.ema_fake}
@@ -85,4 +85,4 @@ class LeCam(Regularizer):
         self.ema_real, self.ema_fake = state_dict["ema_real"], state_dict["ema_fake"]
 
     def __repr__(self) -> str:
-        return f"LeCam(weight={self.strength}, decay={self.decay}, every={self.every})"
+        return f"LeCam(weight={self.weight}, decay={self.decay}, every={self.every})"

@@ -58,7 +58,7 @@ def test_the_state_round_trips_mid_interval() -> None:
 
 
 def test_a_fixed_target_free_probability_follows_its_linear_ramp() -> None:
-    ada = ADA(target=None, p=0.1, p_final=0.5, p_ramp_iterations=8)
+    ada = ADA(target=None, p={"kind": "linear", "start": 0.1, "end": 0.5, "length": 8})
     ada.progress = Progress()
     ramp = []
     for it in (0, 2, 8, 20):
@@ -67,7 +67,7 @@ def test_a_fixed_target_free_probability_follows_its_linear_ramp() -> None:
     assert ramp == pytest.approx([0.1, 0.2, 0.5, 0.5])
     ada.observe(torch.ones(4))  # r_t is still measured, p is not adapted
     assert ada.p == pytest.approx(0.5)
-    capped = ADA(target=None, p=0.1, p_final=0.9, p_ramp_iterations=8, max_p=0.3)
+    capped = ADA(target=None, p={"kind": "linear", "start": 0.1, "end": 0.9, "length": 8}, max_p=0.3)
     capped.progress = Progress()
     capped.progress.iteration = 8
     assert capped.p == pytest.approx(0.3)
@@ -75,7 +75,7 @@ def test_a_fixed_target_free_probability_follows_its_linear_ramp() -> None:
 
 def test_a_cosine_probability_schedule_is_half_a_cosine_from_p_to_p_final() -> None:
     # R3GAN-style fixed p on a cosine: p(t) = p_final + (p - p_final)·(1 + cos(π t / T)) / 2, then p_final
-    ada = ADA(target=None, p=0.0, p_final=0.55, p_ramp_iterations=10, p_schedule="cosine")
+    ada = ADA(target=None, p={"kind": "cosine", "start": 0.0, "end": 0.55, "length": 10})
     ada.progress = Progress()
     for it in (0, 3, 5, 9, 10, 25):
         ada.progress.iteration = it
@@ -86,14 +86,15 @@ def test_a_cosine_probability_schedule_is_half_a_cosine_from_p_to_p_final() -> N
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"target": None, "p_final": 0.5, "p_ramp_iterations": 4, "p_schedule": "step"}, "`p_schedule`"),
+        ({"target": None, "p": {"kind": "step", "start": 0.0, "end": 0.5}}, "`p.kind`"),
+        ({"target": None, "p": {"kind": "linear", "start": 0.0, "end": 1.5}}, "`p.end` to be a probability"),
+        ({"p": {"kind": "linear", "start": 0.0, "end": 0.5}}, "`p` to be a number with an adaptive `target`"),
         ({"ops": ["xflip", "rotate"]}, "unknown op 'rotate'"),
         ({"p": 1.5}, "`p` to be a probability in \\[0, 1\\], got 1.5"),
         ({"max_p": -0.1}, "`max_p`"),
         ({"target": 1.0}, "`target` to be in \\(0, 1\\)"),
         ({"target": 0.0}, "`target` to be in \\(0, 1\\)"),
         ({"interval": 0}, "`interval`"),
-        ({"target": None, "p_final": 0.5}, "`p_ramp_iterations`"),
     ],
 )
 def test_bad_arguments_are_one_line(kwargs: dict, match: str) -> None:

@@ -91,3 +91,14 @@ def test_bad_input_is_one_line_before_training(tmp_path: Path, overrides: list[s
         train(cfg)
     assert is_bad_input(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_scheduled_p_without_length_runs_over_the_run_and_is_read_at_the_iteration() -> None:
+    """``p: {kind: linear, start: 0, end: 0.6}`` (the one schedule form): its length is the run's 3 iterations, and
+    the logged ``train/aug_p`` is the schedule at the iteration (0.4 at the start of the last one)."""
+    ada = ADA(target=None, p={"kind": "linear", "start": 0.0, "end": 0.6})
+    trainer = L.Trainer(max_epochs=-1, callbacks=[ada], logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(tiny_gan("nonsaturating"), datamodule=TinyImages())
+    assert ada.p_schedule.length == 3 and ada.p == pytest.approx(0.6)
+    assert float(trainer.callback_metrics["train/aug_p"]) == pytest.approx(0.4)

@@ -69,7 +69,7 @@ CASES: dict[str, list[str]] = {
         "regularizer.r1.lazy_correction=true",
         "regularizer.r2.lazy_correction=true",
     ],
-    "cosine_gamma": [*TOY, *FLOAT64, "regularizer.r1.schedule=cosine", "regularizer.r1.gamma_final=0.1"],
+    "cosine_gamma": [*TOY, *FLOAT64, "regularizer.r1.gamma={kind:cosine,start:10.0,end:0.1}"],
     "loss_minimax": [*TOY, *FLOAT64, "loss=minimax"],
     "loss_hinge": [*TOY, *FLOAT64, "loss=hinge"],
     "loss_wasserstein": [*TOY, *FLOAT64, "loss=wasserstein", "regularizer.r1.gamma=1"],

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from lightning_r1.distributed import rank_and_world
 from lightning_r1.regularizers import DiscriminatorPass, Regularizer
+from lightning_r1.regularizers.base import strength_schedule
 
 
 class NaNOnSlice(Regularizer):
@@ -28,7 +29,8 @@ class NaNOnSlice(Regularizer):
     name = "nan_probe"
 
     def __init__(self, d_step: int = 3, slice_rank: int = 1) -> None:
-        super().__init__(1.0)
+        super().__init__()
+        self.weight = strength_schedule("weight", 1.0)
         self.d_step, self.slice_rank = d_step, slice_rank
 
     def per_sample(self, d_pass: DiscriminatorPass) -> Tensor:

@@ -12,9 +12,11 @@ from lightning_r1.functional import (
     approx_r1_penalty,
     gradient_penalty,
     interpolate,
+    lecam_penalty,
     r1_penalty,
     r2_penalty,
 )
+from lightning_r1.regularizers import DiscriminatorPass, LeCam
 
 
 class ConditionalD(nn.Module):
@@ -118,3 +120,34 @@ def test_labels_are_never_differentiated_and_r1_needs_no_fake_batch(batch) -> No
     assert value.requires_grad and not y.requires_grad
     with pytest.raises(ValueError, match="R2 needs the fake batch"):
         R2(gamma=1.0)(d, real, None, y)
+
+
+def test_each_penalty_class_is_its_functional_form_bitwise(batch) -> None:
+    """The class holds the state (strength, LeCam's averages), the function the math: the same numbers, bit for bit."""
+    d, real, fake, y = batch
+    for reg, function in (
+        (R1(gamma=4.0), lambda: r1_penalty(d(x := real.clone().requires_grad_(True), y), x, gamma=4.0)),
+        (R2(gamma=4.0), lambda: r2_penalty(d(x := fake.clone().requires_grad_(True), y), x, gamma=4.0)),
+    ):
+        assert torch.equal(reg(d, real, fake, y), function())
+    for reg, center in ((WGANGP(weight=3.0), 1.0), (ZeroGP(weight=3.0), 0.0)):
+        torch.manual_seed(1)
+        got = reg(d, real, fake, y)
+        torch.manual_seed(1)
+        x_hat = interpolate(real, fake)
+        assert torch.equal(got, gradient_penalty(d(x_hat, y), x_hat, weight=3.0, center=center))
+    lecam = LeCam(weight=0.5, decay=0.9)
+    lecam.ema_real, lecam.ema_fake = 0.2, -0.1
+    d_pass = DiscriminatorPass.forward(d, real, fake, real_grad=False, fake_grad=False, extra=(y,))
+    got = lecam.penalty(d_pass)  # moves the averages first, then takes the penalty with them
+    expected = lecam_penalty(d_pass.d_real, d_pass.d_fake, lecam.ema_real, lecam.ema_fake, weight=0.5)
+    assert torch.equal(got, expected)
+    # and by hand: weight · mean(relu(D(real) − α_F)² + relu(α_R − D(fake))²)
+    by_hand = (
+        0.5
+        * (
+            (d_pass.d_real - lecam.ema_fake).clamp_min(0) ** 2
+            + (lecam.ema_real - d_pass.d_fake).clamp_min(0) ** 2
+        ).mean()
+    )
+    torch.testing.assert_close(got, by_hand)

@@ -4,17 +4,21 @@ finite differences on the weight gradient."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import lightning as L
 import pytest
 import torch
 from torch import nn
 
+from conftest import REPO_ROOT, TOY
 from lightning_r1 import GAN, R1, R2, WGANGP, ZeroGP
 from lightning_r1.data import Ring8DataModule
 from lightning_r1.models.mlp import build_mlp
 from lightning_r1.regularizers.base import apply_lazy_correction, auto_gamma
 from lightning_r1.regularizers.gradient_penalty import interpolate
+from lightning_r1.schedules import Schedule
 
 
 class LinearD(nn.Module):
@@ -148,20 +152,21 @@ def test_lazy_every_k_is_due_on_every_kth_step() -> None:
 
 
 def test_cosine_schedule_hits_both_ends() -> None:
-    r1 = R1(gamma=10.0, schedule="cosine", gamma_final=1.0, schedule_iterations=100)
+    r1 = R1(gamma={"kind": "cosine", "start": 10.0, "end": 1.0, "length": 100})
     assert r1.strength_at(0) == pytest.approx(10.0)
     assert r1.strength_at(50) == pytest.approx(5.5)
     assert r1.strength_at(100) == pytest.approx(1.0)
     assert r1.strength_at(1000) == pytest.approx(1.0)
-    assert R1(gamma=3.0, schedule_iterations=100).strength_at(500) == 3.0
+    assert R1(gamma=3.0).strength_at(500) == 3.0
+    assert R1(gamma=Schedule("linear", 2.0, 0.0, 10)).strength_at(5) == 1.0  # a Schedule object as is
 
 
 def test_schedule_changes_the_penalty_value() -> None:
     d = LinearD(SHAPE)
     real, fake = batches()
-    r1 = R1(gamma=10.0, schedule="cosine", gamma_final=2.0, schedule_iterations=10)
-    r1.iteration = 10
-    torch.testing.assert_close(r1(d, real, fake).detach(), 1.0 * d.w.detach().square().sum())
+    r1 = R1(gamma={"kind": "cosine", "start": 10.0, "end": 2.0, "length": 10})
+    torch.testing.assert_close(r1(d, real, fake, iteration=10).detach(), 1.0 * d.w.detach().square().sum())
+    torch.testing.assert_close(r1(d, real, fake).detach(), 5.0 * d.w.detach().square().sum())  # iteration 0
 
 
 def test_auto_gamma_is_stylegan2_ada_heuristic() -> None:
@@ -187,10 +192,15 @@ def test_state_round_trip() -> None:
     r1 = R1(gamma="auto", every=3)
     for _ in range(5):
         r1.next_d_step()
-    r1.iteration, r1.resolved_auto = 7, 0.25
+    r1.resolved_auto = 0.25
     copy = R1(gamma="auto", every=3)
     copy.load_state_dict(r1.state_dict())
-    assert (copy.d_steps_seen, copy.iteration, copy.resolved_auto) == (5, 7, 0.25)
+    assert (copy.d_steps_seen, copy.resolved_auto) == (5, 0.25)
+    assert "iteration" not in r1.state_dict()  # the GAN's Progress keeps the one iteration
+    copy.load_state_dict(
+        {"d_steps_seen": 2, "iteration": 7, "resolved_auto": None}
+    )  # an earlier checkpoint's
+    assert copy.d_steps_seen == 2
     assert R1().state_key != R2().state_key
 
 
@@ -206,18 +216,26 @@ def test_state_round_trip() -> None:
         (lambda: R1(every=0), "Expected `every` to be an integer >= 1, got 0"),
         (lambda: R1(every=1.5), "`every`"),
         (
-            lambda: R1(schedule="step"),
-            "Expected `schedule` to be one of \\['constant', 'linear', 'cosine', 'cosine_warmup'\\], got 'step'",
+            lambda: R1(gamma={"kind": "step", "start": 1.0}),
+            "Expected `gamma.kind` to be one of \\['constant', 'linear', 'cosine', 'cosine_warmup'\\], got 'step'",
         ),
         (
-            lambda: R1(schedule="cosine", gamma_final=1.0, schedule_warmup=5),
-            "`schedule_warmup` and `schedule_hold`",
+            lambda: R1(gamma={"kind": "cosine", "start": 1.0, "end": 0.1, "warmup": 5}),
+            "`gamma.warmup` and `gamma.hold`",
         ),
         (
-            lambda: R1(schedule="cosine_warmup", gamma_final=1.0, schedule_iterations=10, schedule_hold=10),
-            "`schedule_warmup` \\+ `schedule_hold` < `schedule_iterations`",
+            lambda: R1(gamma={"kind": "cosine_warmup", "start": 1.0, "end": 0.1, "length": 10, "hold": 10}),
+            "`gamma.warmup` \\+ `gamma.hold` < `gamma.length`",
         ),
-        (lambda: R1(schedule="cosine"), "`gamma_final`"),
+        (lambda: R1(gamma={"kind": "cosine", "start": 1.0}), "`gamma.end`"),
+        (
+            lambda: R1(gamma={"kind": "cosine", "start": -1.0, "end": 0.0}),
+            "`gamma.start` to be a non-negative",
+        ),
+        (
+            lambda: WGANGP(weight={"kind": "linear", "start": 1.0, "end": 0.1, "lenght": 5}),
+            "unknown field `lenght`",
+        ),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(make, match: str) -> None:
@@ -238,15 +256,17 @@ def _fit_ring(callbacks: list, **trainer_kwargs) -> None:
 def test_cosine_schedule_takes_its_length_from_max_steps() -> None:
     """GAN(iterations=None) trained with max_steps: the decay spans max_steps / (d_steps + 1) iterations (it used
     to stay constant silently)."""
-    r1 = R1(gamma=1.0, schedule="cosine", gamma_final=0.0)
+    r1 = R1(gamma={"kind": "cosine", "start": 1.0, "end": 0.0})
     _fit_ring([r1], max_steps=20)
-    assert r1.schedule_iterations == 10
+    assert r1.gamma.length == 10
     assert r1.strength_at(10) == 0.0 and r1.strength_at(5) == pytest.approx(0.5)
 
 
 def test_cosine_schedule_without_any_length_raises_naming_the_field() -> None:
-    with pytest.raises(ValueError, match=r"r1\.schedule_iterations: a schedule needs the run's length"):
-        _fit_ring([R1(gamma=1.0, schedule="cosine", gamma_final=0.0)], max_epochs=1, limit_train_batches=2)
+    with pytest.raises(ValueError, match=r"r1\.gamma\.length: a schedule needs the run's length"):
+        _fit_ring(
+            [R1(gamma={"kind": "cosine", "start": 1.0, "end": 0.0})], max_epochs=1, limit_train_batches=2
+        )
 
 
 def test_lazy_correction_with_different_intervals_is_refused() -> None:
@@ -256,14 +276,14 @@ def test_lazy_correction_with_different_intervals_is_refused() -> None:
 
 def test_a_misspelt_argument_names_the_valid_ones() -> None:
     with pytest.raises(TypeError, match=r"R1: unexpected argument `gama` \(did you mean `gamma`\?\); valid "
-                                        r"arguments: gamma, every, schedule"):  # fmt: skip
+                                        r"arguments: gamma, every, lazy_correction"):  # fmt: skip
         R1(gama=5)
     with pytest.raises(TypeError, match=r"WGANGP: unexpected argument `lambda_`; valid arguments: weight"):
         WGANGP(lambda_=10)
 
 
 def test_lazy_correction_is_applied_once_on_a_resumed_run(tmp_path) -> None:
-    """The correction happens in on_fit_start, before Lightning restores the (already corrected) optimizer state."""
+    """The correction happens when D's optimizer is built, before Lightning restores the (already corrected) state."""
     lazy = lambda: [R1(gamma=1.0, every=4, lazy_correction=True)]  # noqa: E731
     L.seed_everything(0)
     models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
@@ -280,3 +300,65 @@ def test_lazy_correction_is_applied_once_on_a_resumed_run(tmp_path) -> None:
     assert group["lr"] == pytest.approx(2e-4 * 4 / 5) and group["betas"] == pytest.approx(
         (0.0, 0.99 ** (4 / 5))
     )
+
+
+# ---- the schedule form through the real CLI ------------------------------------------------------------------------
+def test_a_bad_strength_schedule_is_one_line_exit_2_before_training(tmp_path) -> None:
+    """``regularizer.r1.gamma={kind: step, ...}``: one line naming the field, exit 2, nothing trained."""
+    run_dir = tmp_path / "run"
+    quick = ["trainer.enable_progress_bar=false", "samples_every=0", "checkpoint_every=0", "iterations=2"]
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), *TOY, *quick, "regularizer.r1.gamma={kind:step,start:1.0}",
+         f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(
+        "lightning_r1: error: regularizer.r1: Expected `gamma.kind` to be one of ['constant'"
+    )
+    assert not (run_dir / "checkpoints").exists()
+
+
+def test_a_scheduled_gamma_from_the_command_line_trains_and_logs_its_values(make_cfg) -> None:
+    from lightning_r1.app import build
+
+    cfg = make_cfg(["regularizer=[r1,r2]", "regularizer.r1.gamma={kind:linear,start:2.0,end:0.0,length:4}"])
+    r1 = build(cfg.regularizer.r1, "regularizer.r1")
+    r2 = build(cfg.regularizer.r2, "regularizer.r2")
+    assert [r1.strength_at(i) for i in (0, 2, 4)] == [2.0, 1.0, 0.0] and r2.gamma == 10.0
+
+
+def test_an_earlier_versions_saved_config_is_upgraded_to_the_schedule_form() -> None:
+    """A checkpoint written before the one schedule form carries `schedule`, `gamma_final`, ... beside the strength
+    (and `p_final`, ... beside ADA's p): reading it rewrites them, so the run still resumes with the same values."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lightning_r1.resume import saved_config
+
+    old = {
+        "regularizer": {
+            "r1": {"_target_": "lightning_r1.R1", "gamma": 2.0, "every": 1, "schedule": "cosine_warmup",
+                   "gamma_final": 0.2, "schedule_iterations": 20, "schedule_warmup": 4, "schedule_hold": 0,
+                   "lazy_correction": False},
+            "wgan_gp": {"_target_": "lightning_r1.WGANGP", "weight": 10.0, "every": 1, "schedule": "constant",
+                        "weight_final": None, "schedule_iterations": None, "schedule_warmup": 0, "schedule_hold": 0,
+                        "lazy_correction": False},
+            "instance_noise": {"_target_": "lightning_r1.regularizers.InstanceNoise", "sigma": 0.1,
+                               "schedule": "linear", "sigma_final": 0.0, "schedule_iterations": 10,
+                               "schedule_warmup": 0, "schedule_hold": 0},
+        },
+        "augment": {"_target_": "lightning_r1.augment.ADA", "target": None, "p": 0.0, "p_final": 0.55,
+                    "p_ramp_iterations": 10, "p_schedule": "cosine"},
+    }  # fmt: skip
+    cfg = saved_config({"lightning_r1_config": OmegaConf.to_yaml(OmegaConf.create(old))})
+    r1, gp = instantiate(cfg.regularizer.r1), instantiate(cfg.regularizer.wgan_gp)
+    assert [r1.strength_at(i) for i in (0, 2, 4, 20)] == pytest.approx([0.0, 1.0, 2.0, 0.2])  # as before
+    assert gp.weight == 10.0 and "schedule" not in cfg.regularizer.wgan_gp
+    assert OmegaConf.to_container(cfg.regularizer.instance_noise) == {
+        "_target_": "lightning_r1.augment.InstanceNoise",
+        "sigma": {"kind": "linear", "start": 0.1, "end": 0.0, "length": 10, "warmup": 0, "hold": 0},
+    }
+    ada = instantiate(cfg.augment)
+    assert ada.p_schedule.with_length(10).value_at(5) == pytest.approx(0.275)

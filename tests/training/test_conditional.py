@@ -31,7 +31,7 @@ def test_conditional_d_step_with_r1_and_r2_matches_a_per_sample_computation() ->
         get_loss("nonsaturating"),
         real,
         fake,
-        [r1, r2],
+        [],
         [r1, r2],
         real_extra=(y_real,),
         fake_extra=(y_fake,),

@@ -93,6 +93,32 @@ def test_lazy_correction_applies_to_the_scheduled_values() -> None:
         )  # corrected once by the GAN, not per step
 
 
+def test_the_module_takes_scheduled_values_through_one_public_method() -> None:
+    """GAN.set_hyperparameters: the one way in for scheduled values (the callback writes no module attribute).
+    D's values get the lazy correction the module built D's optimizer with; the values in use are recorded."""
+    L.seed_everything(0)
+    models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
+    adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.99))
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, diagnostics_every=0, iterations=1,
+              optimizer_g=adam, optimizer_d=adam)  # fmt: skip
+    trainer = L.Trainer(accelerator="cpu", callbacks=[R1(gamma=1.0, every=4, lazy_correction=True)], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+    trainer.fit(gan, datamodule=Ring8DataModule(batch_size=8))
+    gan.set_hyperparameters(lr_g=1e-3, lr_d=1e-3, beta2=0.9, ema_half_life_images=123.0)
+    g, d = (gan.optimizer_of(net).optimizer.param_groups[0] for net in (gan.generator, gan.discriminator))
+    assert (g["lr"], g["betas"]) == (1e-3, (0.5, 0.9))
+    assert d["lr"] == 1e-3 * (4 / 5) and d["betas"] == (
+        0.5 ** (4 / 5),
+        0.9 ** (4 / 5),
+    )  # as configure_optimizers
+    assert gan.ema_half_life_images == 123.0
+    latest = gan.step_metrics.latest
+    assert float(latest["train/lr_d"]) == d["lr"] and float(latest["train/ema_half_life"]) == 123.0
+    assert float(latest["train/gamma"]) == 1.0
+    gan.set_hyperparameters(lr_g=5e-4)  # None leaves a value as it is
+    assert g["lr"] == 5e-4 and d["lr"] == 1e-3 * (4 / 5) and gan.ema_half_life_images == 123.0
+
+
 def test_a_beta2_schedule_needs_adam(tmp_path: Path) -> None:
     cfg = compose_config([*TOY, "iterations=2", "optim=sgd", "schedule=r3gan"], tmp_path / "run")
     with pytest.raises(
@@ -136,8 +162,8 @@ def test_resume_across_a_schedule_boundary_is_bitwise(tmp_path: Path) -> None:
         "schedule.length=4",
         "gan.ema_rampup=null",
         "regularizer=[r1,r2]",
-        *(f"regularizer.{r}.{k}" for r in ("r1", "r2") for k in ("gamma=0.05", "gamma_final=0.005",
-          "schedule=cosine_warmup", "schedule_iterations=4", "schedule_warmup=1", "schedule_hold=1")),
+        *(f"regularizer.{r}.gamma={{kind:cosine_warmup,start:0.05,end:0.005,length:4,warmup:1,hold:1}}"
+          for r in ("r1", "r2")),
     ]  # fmt: skip
     train(compose_config([*common, "checkpoint_every=3"], tmp_path / "full"))
     half = tmp_path / "full" / "checkpoints" / "iter_3.ckpt"

@@ -28,7 +28,7 @@ def test_discriminator_phase_is_adversarial_plus_k_times_each_due_penalty() -> N
     reg = R1(gamma=0.4, every=4)
     real, fake = torch.zeros(3, 1), torch.full((3, 1), 0.5)
     phase = discriminator_loss(
-        models.discriminator, get_loss("minimax"), real, fake, [reg], [reg], diagnose=True
+        models.discriminator, get_loss("minimax"), real, fake, [], [reg], diagnose=True
     )
     adversarial = math.log(2) + math.log1p(math.exp(2.0 * 0.5))
     assert phase.loss.item() == pytest.approx(adversarial + 4 * 0.4 / 2 * 2.0**2)
@@ -68,13 +68,23 @@ def fit(gan: GAN, tmp_path: Path, callbacks: list) -> None:
     trainer.fit(gan, datamodule=Ring8DataModule(batch_size=16))
 
 
-def test_regularizers_read_the_iteration_from_the_gans_progress(tmp_path: Path) -> None:
+def test_penalties_are_collected_once_and_read_their_schedule_at_the_gans_iteration(tmp_path: Path) -> None:
+    """The GAN's table of penalties is filled once at set-up; each due penalty is read at the GAN's iteration
+    (logged ``train/r1`` equals γ(it)/2 · E||∇D||² with γ from the schedule at the iteration of that step)."""
+
+    class Seen(R1):
+        def penalty(self, d_pass, iteration=0):
+            self.iterations.append(iteration)
+            return super().penalty(d_pass, iteration)
+
     models = build_mlp(latent_dim=4, data_dim=2, hidden=8, layers=1)
-    gan = GAN(models.generator, models.discriminator, latent_dim=4, iterations=3)
-    reg = R1(gamma=1.0, schedule="cosine", gamma_final=0.0)
+    gan = GAN(models.generator, models.discriminator, latent_dim=4, iterations=3, d_steps=2)
+    reg = Seen(gamma={"kind": "linear", "start": 1.0, "end": 0.0})
+    reg.iterations = []
     fit(gan, tmp_path, [reg])
-    assert reg.progress is gan.progress and reg.iteration == gan.iteration == 3
-    assert reg.state_dict()["iteration"] == 3  # still saved, as in earlier checkpoints
+    assert gan.regularizers == [reg] and gan.input_transforms == [] and gan.augmentation is None
+    assert reg.iterations == [0, 0, 1, 1, 2, 2]  # two D steps per iteration, each at the iteration under way
+    assert reg.gamma.length == 3  # the run's length, filled in once at fit start
 
 
 def test_optimizers_are_found_by_the_weights_they_step(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The GAN with Lightning's own callbacks: iteration progress bars (TQDM and Rich), ModelCheckpoint and
-EarlyStopping on logged metrics, LearningRateMonitor, and a user's lr schedulers (stepped once per iteration)."""
+EarlyStopping on logged metrics, LearningRateMonitor with the learning-rate schedules (one value per iteration)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_r1 import GAN, R1
-from lightning_r1.callbacks import IterationProgressBar, IterationRichProgressBar
+from lightning_r1.callbacks import HyperparameterSchedules, IterationProgressBar, IterationRichProgressBar
 from lightning_r1.data import Ring8DataModule
 from lightning_r1.models.mlp import build_mlp
 
@@ -64,19 +64,30 @@ def test_model_checkpoint_and_early_stopping_read_current_step_values(tmp_path: 
     assert stopper.wait_count >= 0 and "train/g_loss" in trainer.callback_metrics
 
 
-def test_learning_rate_monitor_and_user_schedulers_step_once_per_iteration(tmp_path: Path) -> None:
-    """Manual optimization: Lightning steps no scheduler; the GAN steps the user's, once per generator update."""
-    step_lr = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5)
-    gan = toy_gan(iterations=6, d_steps=2, lr_scheduler_g=step_lr, lr_scheduler_d=step_lr)
+def test_learning_rate_monitor_sees_the_one_lr_schedule_once_per_iteration(tmp_path: Path) -> None:
+    """Manual optimization: Lightning steps no scheduler; the learning rates follow the Schedule form
+    (HyperparameterSchedules), one value per iteration (every D step of an iteration and its G step share it)."""
+    halving = {"kind": "linear", "start": 2e-4, "end": 5e-5, "length": 3}  # 2e-4, 1.5e-4, 1e-4, 5e-5, ...
+    gan = toy_gan(iterations=6, d_steps=2)
     monitor = LearningRateMonitor(logging_interval="step")
-    fit(gan, [monitor], tmp_path, logger=CSVLogger(tmp_path, name="lr", version=0),
-                  log_every_n_steps=1, enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
+    schedules = HyperparameterSchedules(lr_g=halving, lr_d=halving)
+    fit(gan, [schedules, monitor], tmp_path, logger=CSVLogger(tmp_path, name="lr", version=0),
+        log_every_n_steps=1, enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
     opt_g, opt_d = (opt.optimizer for opt in gan.optimizers())
-    assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5**3)  # 6 iterations, halved every 2
-    assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5**3)
+    assert (
+        opt_g.param_groups[0]["lr"] == opt_d.param_groups[0]["lr"] == 5e-5
+    )  # iterations 3..5: the end value
     with open(tmp_path / "lr" / "version_0" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     columns = sorted(key for key in rows[0] if key.startswith("lr-"))
     assert len(columns) == 2  # one per optimizer, as LearningRateMonitor names them
     seen = sorted({float(row[columns[0]]) for row in rows if row[columns[0]]})
-    assert seen == pytest.approx([5e-5, 1e-4, 2e-4])  # monitored at batch starts: before the last halving
+    assert seen == pytest.approx([5e-5, 1e-4, 1.5e-4, 2e-4])  # by hand: start + (end − start)·it/3
+
+
+def test_a_torch_lr_scheduler_argument_is_refused_naming_it() -> None:
+    """GAN(lr_scheduler_g=...) was a second LR mechanism beside the schedules; a passed one is an error that names
+    it (README, "Schedules": write it as schedule.lr_g)."""
+    step_lr = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5)
+    with pytest.raises(TypeError, match="lr_scheduler_g"):
+        toy_gan(lr_scheduler_g=step_lr)

@@ -83,7 +83,7 @@ def test_chosen_values_by_hand() -> None:
 
 
 def test_regularizer_cosine_warmup_follows_the_same_vocabulary() -> None:
-    r1 = R1(gamma=2.0, schedule="cosine_warmup", gamma_final=0.2, schedule_iterations=20, schedule_warmup=4)
+    r1 = R1(gamma={"kind": "cosine_warmup", "start": 2.0, "end": 0.2, "length": 20, "warmup": 4})
     assert [r1.strength_at(i) for i in (0, 2, 4, 20)] == pytest.approx([0.0, 1.0, 2.0, 0.2])
     assert r1.strength_at(12) == pytest.approx(1.1)  # the cosine's middle: (2 + 0.2) / 2
 
