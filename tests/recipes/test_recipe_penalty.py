@@ -11,15 +11,18 @@ from recipe_cli import metric_rows, train, write
 
 PENALTY = '''
 from lightning_r1 import Regularizer
+from lightning_r1.regularizers.base import strength_schedule
 
 
 class LogitGap(Regularizer):
     """A throw-away penalty: ``gamma · mean_i (D(real_i) − D(fake_i))``, read from the step's D pass."""
 
     name = "logit_gap"
+    strength_name = "gamma"  # the attribute that holds the strength
 
     def __init__(self, gamma: float = 1.0, every: int = 1) -> None:
-        super().__init__(gamma, every)
+        super().__init__(every)
+        self.gamma = strength_schedule("gamma", gamma)  # a number or a schedule, read at the GAN's iteration
 
     def per_sample(self, d_pass):
         return d_pass.d_real - d_pass.d_fake
