@@ -7,4 +7,13 @@
 - ``interleave``: running the variants in turns, one iteration each, and the per-iteration timer.
 - ``stats``, ``report``: medians, ratios, goals and the printed tables of ``step_time.py``.
 - ``fid``: the timed FID evaluations of ``fid_time.py``.
+
+Imported before Lightning (the scripts import it first), it records the process environment a script without
+Lightning has: Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` at import, which makes every ``Adam.step`` of
+torch 2.14 load NVML again; the raw loop runs without it, as a textbook script would (``raw_loop.py``).
 """
+
+import os
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+NVML_CHECK_WITHOUT_LIGHTNING = os.environ.get(NVML_CHECK)
