@@ -2,8 +2,8 @@
 
 Lightning has no public call for some of what the package needs: hand a step's values to its logger connector
 without ``self.log``'s cost (``step_logging.py``), name the step its logger rows use, save a ``ModelCheckpoint`` on
-a trigger of one's own, keep ``metrics.csv`` across a resume, list its precision values, broadcast weights the way
-its DDP strategy does. Everything else in the package uses public names only; whatever here touches a private
+a trigger of one's own, keep ``metrics.csv`` across a resume, reopen or continue a wandb run, list its precision
+values, broadcast weights the way its DDP strategy does. Everything else in the package uses public names only; whatever here touches a private
 name says so, and :func:`missing_private_api` lists what a newer Lightning no longer has
 (``tests/training/test_lightning_compat.py`` fails on it with the version, before any other test gets confused).
 
@@ -28,8 +28,8 @@ from torch import Tensor, nn
 
 CHECKED_ON = "2.6.6"  # the Lightning version every private name below was read in
 
-# (owner, private names): a class; "trainer..." for attributes of a Trainer's instances; "CSVLogger()" for those
-# of a CSVLogger instance; else a module
+# (owner, private names): a class; "trainer..." for attributes of a Trainer's instances; "Name()" for those of a
+# fresh instance of that class; else a module
 PRIVATE_API: tuple[tuple[Any, tuple[str, ...]], ...] = (
     ("trainer", ("_logger_connector",)),
     ("LightningModule()", ("_trainer",)),
