@@ -231,10 +231,10 @@ def check_values(typed: DictConfig, cfg: DictConfig) -> None:
 
 def check_precision(precision: Any) -> None:
     """Lightning's own list of precisions (its check, before the Trainer prints anything)."""
-    from lightning.fabric.connector import _convert_precision_to_unified_args
+    from lightning_r1.lightning_compat import check_precision_value
 
     try:
-        _convert_precision_to_unified_args(precision)
+        check_precision_value(precision)
     except ValueError as err:
         allowed = str(err).split("Allowed precision values:")[-1].strip()
         raise bad_input("trainer.precision", f"one of {allowed}", repr(precision)) from None

@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
-from lightning.pytorch.strategies.ddp import _sync_module_states
 from torch import Tensor
+
+from lightning_r1.lightning_compat import sync_module_states
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -94,4 +95,4 @@ class GANDDPStrategy(DDPStrategy):
     """
 
     def configure_ddp(self) -> None:
-        _sync_module_states(self.model)
+        sync_module_states(self.model)

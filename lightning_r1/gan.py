@@ -40,6 +40,7 @@ from lightning_r1.distributed import average_gradients, randn_for_rank, world_si
 from lightning_r1.ema import ema_beta, make_ema_copy, update_ema
 from lightning_r1.errors import NonFiniteLossError
 from lightning_r1.finite_guard import DeferredFiniteCheck
+from lightning_r1.lightning_compat import attached_trainer, skip_unloadable_nvml_check
 from lightning_r1.loss_scale import current_scale, rescale_gradients, step_may_go_ahead
 from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
@@ -281,6 +282,7 @@ class GAN(L.LightningModule):
         self.input_transforms = [cb for cb in callbacks if isinstance(cb, InstanceNoise)]
         self.augmentation = next((cb for cb in callbacks if isinstance(cb, Augment)), None)
         self.lazy_interval = lazy_interval(self.regularizers)
+        skip_unloadable_nvml_check()  # no failed NVML dlopen in every optimizer step (lightning_compat.py)
 
     def on_fit_start(self) -> None:
         if self.iterations is not None:
@@ -460,7 +462,7 @@ class GAN(L.LightningModule):
 
     def _diagnostics_due(self) -> bool:
         every = self.diagnostics_every
-        attached = self._trainer is not None  # outside a Trainer there is nowhere to log them
+        attached = attached_trainer(self) is not None  # outside a Trainer there is nowhere to log them
         return attached and bool(every) and self.iteration % every == 0 and self.d_step_in_iteration == 0
 
     # ---- the phases, with this module's networks and context; their step values recorded -------------------------
@@ -546,7 +548,7 @@ class GAN(L.LightningModule):
 
     def _grad_scale(self) -> float:
         """The float16 loss scale (1 otherwise), for the input gradients penalties take (``loss_scale``)."""
-        return current_scale(self._trainer)
+        return current_scale(attached_trainer(self))
 
     # ---- end of an iteration: counters, EMA ---------------------------------------------------------------------
     def _finish_iteration(self, batch_size: int) -> None:

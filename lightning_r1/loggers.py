@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
+
+from lightning_r1.lightning_compat import CSVLoggerHooks, WandbHooks, WriterHooks
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ FINISH_TIMEOUT_S = 120.0  # how long the end of a run waits for uploads (wandb's
 
 
 # ---- metrics.csv ------------------------------------------------------------------------------------------------
-class RunCSVLogger(CSVLogger):
+class RunCSVLogger(CSVLoggerHooks):
     """Lightning's CSVLogger that, when the run resumes in its own directory, keeps the history it wrote before.
 
     Lightning's writer deletes an existing ``metrics.csv`` when it starts. After :meth:`continue_history`
@@ -56,30 +57,29 @@ class RunCSVLogger(CSVLogger):
         step); call before the logger writes."""
         self._keep_through_step = step
 
-    @property
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None and self._keep_through_step is not None and rank_zero_only.rank == 0:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = KeepingExperimentWriter(self.log_dir, self._keep_through_step)
-        return super().experiment
+    def make_writer(self) -> WriterHooks | None:
+        if self._keep_through_step is not None and rank_zero_only.rank == 0:
+            return KeepingExperimentWriter(self.log_dir, self._keep_through_step)
+        return None
 
 
-class KeepingExperimentWriter(ExperimentWriter):
+class KeepingExperimentWriter(WriterHooks):
     """Lightning's CSV writer that starts from the rows of an existing ``metrics.csv`` up to ``keep_through_step``."""
 
     def __init__(self, log_dir: str, keep_through_step: int) -> None:
         self.keep_through_step = keep_through_step
         super().__init__(log_dir)
 
-    def _check_log_dir_exists(self) -> None:  # Lightning deletes the file here
-        if not self._fs.isfile(self.metrics_file_path):
+    def prepare_metrics_file(self) -> None:  # Lightning deletes the file here
+        fs = get_filesystem(self.metrics_file_path)
+        if not fs.isfile(self.metrics_file_path):
             return
-        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+        with fs.open(self.metrics_file_path, "r", newline="") as file:
             reader = csv.DictReader(file)
             header, rows = list(reader.fieldnames or []), list(reader)
         kept = [row for row in rows if logged_step(row) <= self.keep_through_step]
         tmp = self.metrics_file_path + ".tmp"
-        with self._fs.open(tmp, "w", newline="") as file:
+        with fs.open(tmp, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=header)
             writer.writeheader()
             writer.writerows(kept)
@@ -98,7 +98,7 @@ def logged_step(row: dict[str, str]) -> float:
         return float("inf")
 
 
-class FinishingWandbLogger(WandbLogger):
+class FinishingWandbLogger(WandbHooks):
     """Lightning's WandbLogger that ends its wandb run when training ends (success or failure).
 
     Lightning leaves the run open, and a second WandbLogger in the same process (the next job of a Hydra multirun
@@ -114,16 +114,16 @@ class FinishingWandbLogger(WandbLogger):
 
     @property
     def experiment(self) -> Any:
-        fresh = self._experiment is None
+        fresh = self.run is None
         try:
             run = super().experiment
         except Exception as err:  # wandb.init gave up (no network, server down): keep training, log offline
-            if not fresh or self._wandb_init.get("mode") == "offline" or not is_wandb_comm_error(err):
+            if not fresh or self.init_args.get("mode") == "offline" or not is_wandb_comm_error(err):
                 raise
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             self._offline_notice = f"wandb.init could not reach the server ({reason})"
-            self._wandb_init["mode"] = "offline"
-            self._experiment = None
+            self.init_args["mode"] = "offline"
+            self.forget_run()
             run = super().experiment
         run_dir = getattr(run, "dir", None)  # not a str on ranks > 0 (Lightning's dummy experiment)
         if fresh and self._offline_notice and isinstance(run_dir, str):
@@ -137,17 +137,16 @@ class FinishingWandbLogger(WandbLogger):
     def continue_history(self, step: int) -> None:
         """Log into the wandb run this run directory already has (its newest ``wandb/*run-*-ID`` folder), as wandb's
         ``resume="allow"`` does; call before the run starts. Steps up to ``step`` are the resumed checkpoint's."""
-        previous = previous_wandb_run_id(Path(self._wandb_init.get("dir") or "."))
-        if previous is not None and self._experiment is None and self._wandb_init.get("id") is None:
-            self._wandb_init |= {"id": previous, "resume": "allow"}
-            self._id = previous
+        previous = previous_wandb_run_id(Path(self.init_args.get("dir") or "."))
+        if previous is not None and self.run is None and self.init_args.get("id") is None:
+            self.continue_run(previous)
             log.info("wandb: continuing run %s of this run directory from step %d", previous, step)
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
         super().finalize(status)
-        if self._experiment is not None and hasattr(self._experiment, "finish"):
-            self._experiment.finish(exit_code=0 if status in ("success", "finished") else 1)
+        if self.run is not None and hasattr(self.run, "finish"):
+            self.run.finish(exit_code=0 if status in ("success", "finished") else 1)
 
 
 def previous_wandb_run_id(save_dir: Path) -> str | None:

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1.errors import CheckpointError, one_line, zip_problem
+from lightning_r1.lightning_compat import checkpoint_logging_step
 from lightning_r1.schedules import upgrade_schedule_arguments
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def logging_step(state: dict[str, Any]) -> int:
     """The logger step a checkpoint was written at (Lightning's count of batches that stepped): the rows of
     ``metrics.csv`` up to it belong to the history the checkpoint continues."""
-    loop = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
-    return int(loop.get("_batches_that_stepped", state.get("global_step", 0)))
+    return checkpoint_logging_step(state)
 
 
 # ---- is the checkpoint one of this set-up? ---------------------------------------------------------------------

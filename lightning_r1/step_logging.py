@@ -13,8 +13,8 @@ only every ``Trainer(log_every_n_steps)`` batches anyway. So :class:`StepMetrics
 
 Values measured only now and then (gradient-norm diagnostics, FID, mode metrics) go through :func:`publish`: one
 row each, at the iteration they were taken. This module is the one place that writes into Lightning's logger
-connector (private attributes, with public fallbacks): Lightning has no public call for "these are this step's
-metrics" other than ``self.log``.
+connector, through ``lightning_compat.py`` (private attributes): Lightning has no public call for "these are this
+step's metrics" other than ``self.log``.
 """
 
 from __future__ import annotations
@@ -25,36 +25,22 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from lightning_r1 import lightning_compat as compat
+
 
 # ---- the three destinations -------------------------------------------------------------------------------------
 def to_callback_metrics(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
     """Latest values where callbacks read them (``trainer.callback_metrics``)."""
-    connector = getattr(trainer, "_logger_connector", None)
-    # the private dict: the public property first recomputes everything logged through self.log on each access
-    target = getattr(connector, "_callback_metrics", None)
-    target = trainer.callback_metrics if target is None else target
-    target.update({key: as_tensor(value) for key, value in values.items()})
+    compat.callback_metrics(trainer).update({key: as_tensor(value) for key, value in values.items()})
 
 
 def to_progress_bar(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
-    connector = getattr(trainer, "_logger_connector", None)
-    target = getattr(connector, "_progress_bar_metrics", None)
-    target = trainer.progress_bar_metrics if target is None else target
-    target.update({key: float(value) for key, value in values.items()})
+    compat.progress_bar_metrics(trainer).update({key: float(value) for key, value in values.items()})
 
 
 def to_loggers(trainer: L.Trainer, values: dict[str, Tensor | float]) -> None:
     """One row for every logger, at the step Lightning's own rows use (batches so far)."""
-    step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
-    connector = getattr(trainer, "_logger_connector", None)
-    if connector is not None and hasattr(connector, "log_metrics"):
-        connector.log_metrics(
-            dict(values), step=step
-        )  # Lightning's: floats, the epoch column, logged_metrics
-        return
-    row = {key: float(value) for key, value in values.items()}
-    for logger in trainer.loggers:
-        logger.log_metrics(row, step=step)
+    compat.log_metrics(trainer, values)
 
 
 def as_tensor(value: Tensor | float) -> Tensor:
@@ -144,6 +130,4 @@ def logging_step(trainer: L.Trainer) -> bool:
     """True on the batches whose step values Lightning would pass to the loggers, and on the last batch."""
     if trainer.log_every_n_steps == 0:
         return False
-    # Lightning's own test (a private attribute, hence the fallback), so the two never disagree
-    connector = getattr(trainer, "_logger_connector", None)
-    return bool(getattr(connector, "should_update_logs", True)) or trainer.should_stop
+    return compat.should_update_logs(trainer) or trainer.should_stop  # Lightning's own test: the two agree

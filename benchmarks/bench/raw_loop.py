@@ -7,14 +7,18 @@ batch ``requires_grad_``, ``autograd.grad(create_graph=True)`` on the same D for
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench import NVML_CHECK, NVML_CHECK_WITHOUT_LIGHTNING
 from bench.common import BETAS, LATENT_DIM, LR, synchronize
 from bench.interleave import Record, Turns, empty_record
 
@@ -90,11 +94,13 @@ class RawLoop:
         step, cpu = [], []
         for real in batches:
             synchronize(self.device)
-            t0, c0 = time.perf_counter(), time.process_time()
-            self.step(real)
-            synchronize(self.device)
-            step.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
+            with environment_without_lightning():
+                t0, c0 = time.perf_counter(), time.process_time()
+                self.step(real)
+                synchronize(self.device)
+                t1, c1 = time.perf_counter(), time.process_time()
+            step.append(t1 - t0)
+            cpu.append(c1 - c0)
         return {"step": step, "loop": step, "cpu": cpu, "due": [False] * len(step)}
 
     # Interleaved use. A thread of its own also means a malloc arena of its own: two loops sharing the main
@@ -117,6 +123,26 @@ class RawLoop:
     def finish(self) -> Record:
         self.turns.finish()
         return self.rec
+
+
+@contextlib.contextmanager
+def environment_without_lightning() -> Iterator[None]:
+    """The process environment as it was before Lightning's import (its NVML setting undone), then back: the raw
+    loop times what a script that never imports Lightning pays. Safe here: the variants never run at the same
+    time (``bench.interleave``)."""
+    now = os.environ.get(NVML_CHECK)
+    set_env(NVML_CHECK, NVML_CHECK_WITHOUT_LIGHTNING)
+    try:
+        yield
+    finally:
+        set_env(NVML_CHECK, now)
+
+
+def set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def compile_raw(loop: RawLoop) -> None:

@@ -12,10 +12,11 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
+
+from lightning_r1.lightning_compat import CheckpointHooks
 
 
 def save_checkpoint_atomically(
@@ -84,7 +85,7 @@ def disk_full(folder: Path, err: BaseException, min_free: int = 1 << 20) -> bool
         return False
 
 
-class IterationCheckpoint(ModelCheckpoint):
+class IterationCheckpoint(CheckpointHooks):
     """``ModelCheckpoint`` that counts the module's ``iteration`` (generator updates), not ``global_step``.
 
     With ``every_n_iterations=k`` it saves when an iteration that is a multiple of k completes. Lightning's
@@ -112,8 +113,8 @@ class IterationCheckpoint(ModelCheckpoint):
         self.every_n_iterations = every_n_iterations
         self._last_iteration_saved: int | None = None
 
-    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, Tensor]:
-        candidates = super()._monitor_candidates(trainer)
+    def monitor_candidates(self, trainer: L.Trainer) -> dict[str, Tensor]:
+        candidates = super().monitor_candidates(trainer)
         iteration = getattr(trainer.lightning_module, "iteration", None)
         if iteration is not None:
             candidates["iteration"] = torch.tensor(float(iteration))
@@ -135,16 +136,9 @@ class IterationCheckpoint(ModelCheckpoint):
             or trainer.state.fn != TrainerFn.FITTING
         ):
             return None
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        self.save_now(trainer)
         self._last_iteration_saved = iteration
         return None
 
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+    def write(self, trainer: L.Trainer, filepath: str) -> None:
         save_checkpoint_atomically(trainer, filepath, weights_only=self.save_weights_only)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(self)

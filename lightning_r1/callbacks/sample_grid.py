@@ -9,6 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import save_image
 
+from lightning_r1.lightning_compat import batches_that_stepped
 from lightning_r1.run_dir import sample_grid
 
 
@@ -62,7 +63,7 @@ class SampleGrid(L.Callback):
         else:
             return None  # 1-D data (Dirac-GAN) has its trajectory instead
         self.last_written, self.latest = pl_module.iteration, path
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step the scalars are logged at
+        step = batches_that_stepped(trainer)  # the step the scalars are logged at
         for logger in trainer.loggers:  # dashboards that take images (wandb) get the grid too
             if hasattr(logger, "log_image"):
                 logger.log_image("samples", [str(path)], step=step)

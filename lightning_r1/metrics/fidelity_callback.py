@@ -26,6 +26,7 @@ from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from lightning_r1.errors import ConfigError, check_writable_dir
+from lightning_r1.lightning_compat import attached_trainer
 from lightning_r1.metrics.extractor_weights import MetricsSetupError, check_extractor_weights, weights_sha256
 from lightning_r1.metrics.inputs import RealImages, UInt8Images
 from lightning_r1.metrics.intra_fid import class_indices, dataset_labels, intra_fid
@@ -262,7 +263,7 @@ class FidelityMetrics(IterationMetric):
         featurizes its share and rank 0 scores (the others return ``{}``)."""
         if self._real is None or self._extractor is None:
             raise RuntimeError("FidelityMetrics.compute() before on_fit_start()")
-        trainer = getattr(pl_module, "_trainer", None)
+        trainer = attached_trainer(pl_module)
         if trainer is not None and trainer.world_size > 1:
             result = self._compute_sharded(trainer, pl_module)
             if trainer.global_rank != 0:

@@ -206,3 +206,28 @@ def test_step_time_times_the_r3gan_backbone_and_counts_its_parameters() -> None:
     discriminator = (1 * 8 + 8) + 4 * block + 8 * 16 + (8 + 1)  # from image, blocks, depthwise 4×4, logit
     assert result["parameters"] == {"generator": generator, "discriminator": discriminator}
     assert result["config"]["model"] == "r3gan" and positive_finite(result["median_ms"]["raw"])
+
+
+def test_raw_loop_runs_without_lightnings_nvml_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw loop pays what a script that never imports Lightning pays: no NVML load per Adam step under the
+    ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` that Lightning's import sets (docs/benchmarks.md, issue 27)."""
+    import ctypes
+
+    from bench import NVML_CHECK, NVML_CHECK_WITHOUT_LIGHTNING
+
+    if NVML_CHECK_WITHOUT_LIGHTNING == "1":
+        pytest.skip("this process was started with the variable set: a script without Lightning has it too")
+    monkeypatch.setenv(NVML_CHECK, "1")  # as `import lightning` sets it
+    loads: list[str] = []
+    original = ctypes.CDLL.__init__
+
+    def counting(self: ctypes.CDLL, name: str, *args: object, **kwargs: object) -> None:
+        loads.append(str(name))
+        original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes.CDLL, "__init__", counting)
+    g, d = build_models("dcgan", 32, 4)
+    loop = make_runner("raw", g, d, RunSettings())
+    loop.run_block(real_batches(2, 8, 32, torch.device("cpu")))
+    assert [name for name in loads if "nvidia-ml" in name] == []  # 4 Adam steps: 4 loads before
+    assert os.environ[NVML_CHECK] == "1"  # Lightning's setting is back after each turn
