@@ -3,7 +3,7 @@
 The split of StyleGAN2-ADA's ``training/loss.py`` (the phases) and ``training_loop.py`` (their schedule):
 
     D phase:  L_D = ℓ_D(D(real), D(fake)) + Σ_{due penalties} k · penalty      one backward, one D optimizer step
-    G phase:  L_G = ℓ_G(D(G(z)), D(real))  with D's weights frozen             (D(real) for relativistic losses only)
+    G phase:  L_G = ℓ_G(D(G(z)), D(real))  with D's weights frozen             (D(real) only if loss.generator_reads_real)
 
 ℓ_D, ℓ_G are the adversarial losses of :mod:`lightning_r1.losses`; the penalties (R1, R2, WGAN-GP, ...) are the
 regularizer callbacks, each weighted ×k on every k-th D step when lazy (Karras et al. 2020, StyleGAN2 §3.1), and read

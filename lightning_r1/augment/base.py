@@ -5,7 +5,7 @@ differentiable operations keeps the augmentations out of G's distribution (G's g
 while D can no longer memorise (Zhao et al. 2020, DiffAugment; Karras et al. 2020, StyleGAN2-ADA). Each op is
 applied per sample with probability ``p`` (``p = 1``: DiffAugment's "every op, every step").
 
-Like the regularizers, an augmentation is a Lightning callback found in ``trainer.callbacks``: the ``GAN`` hands it
+Like the regularizers, an augmentation is a Lightning callback: the ``GAN`` collects it once at set-up and hands it
 to the D pass, which applies it *after* marking D's input ``requires_grad``. R1/R2 are therefore taken with respect to
 the un-augmented images, through the augmentation, as in StyleGAN2-ADA's and R3GAN's loss code (docs/augmentation.md).
 """

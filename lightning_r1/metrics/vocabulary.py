@@ -1,7 +1,7 @@
 """Every scalar a run logs (``val/*``, ``train/*``), defined once: its key, whether higher is better, what it is.
 
-Read by :class:`~lightning_r1.metrics.history.MetricHistory` and :class:`~lightning_r1.metrics.ModeMetrics`
-(``best`` in ``summary.json``), the sweep report (main metric, ranking, ``best`` columns) and the check that a
+Read by :class:`~lightning_r1.metrics.IterationMetric`, the shell of every metric callback (``best`` in
+``summary.json``), the sweep report (main metric, ranking, ``best`` columns) and the check that a
 sweeper's ``direction`` fits its ``objective``. A key missing here (an own callback's metric) has no direction:
 it is reported, never ranked.
 """

@@ -1,7 +1,7 @@
 """The shared shell of every penalty: a Lightning callback that is also a plain callable.
 
-A regularizer holds its state: its strength (``gamma`` or ``weight``, a :class:`~lightning_r1.schedules.Schedule`
-built once from ``float | Schedule``), its lazy-regularization counter, and what else the penalty carries (LeCam's
+A regularizer holds its state: its strength (``gamma`` or ``weight``: ``float | Schedule``, a mapping turned into a
+:class:`~lightning_r1.schedules.Schedule` once), its lazy-regularization counter, and what else the penalty carries (LeCam's
 averages). The formula is :mod:`lightning_r1.functional`'s (torchmetrics' split: the class holds the state, the function
 holds the math). The ``GAN`` collects its regularizers once, when it is set up, and asks the due ones on each
 discriminator step what they add to the D loss (:meth:`Regularizer.d_loss_term`: the penalty with its own lazy
@@ -57,9 +57,9 @@ class Regularizer(L.Callback):
     """Base class. Subclasses set the class attributes, store their strength and implement :meth:`per_sample` and
     :meth:`formula`.
 
-    A subclass keeps its strength under its own name (``self.gamma``, ``self.weight``: :attr:`strength_name`) as a
-    :class:`~lightning_r1.schedules.Schedule`, built once from ``float | Schedule`` by :func:`strength_schedule`
-    and read where it is used, at the iteration the GAN passes (:meth:`strength_at`).
+    A subclass keeps its strength under its own name (``self.gamma``, ``self.weight``: :attr:`strength_name`) as
+    ``float | Schedule`` (a number stays a number, a mapping becomes a Schedule once: :func:`strength_schedule`)
+    and reads it where it is used, at the iteration the GAN passes (:meth:`strength_at`).
 
     Args:
         every: lazy regularization (Karras et al. 2020, StyleGAN2 §3.1): apply on every ``every``-th D step with the
@@ -74,7 +74,7 @@ class Regularizer(L.Callback):
     """
 
     name: str = "regularizer"
-    strength_name: str = "weight"  # the attribute (and argument) that holds the strength's Schedule
+    strength_name: str = "weight"  # the attribute (and argument) that holds the strength
     needs_real_grad: bool = False  # mark the real batch requires_grad before D's forward
     needs_fake_grad: bool = False
     reads: tuple[str, ...] = ("real", "fake")  # logits the penalty reads from the step's D pass
