@@ -15,14 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_r1 import run_dir as rd
-from lightning_r1.build import (  # noqa: F401 - group_members, build_gan: the names tests and users import from here
-    Resume,
-    TrainingStarted,
-    build_gan,
-    build_run,
-    group_members,
-    job_overrides,
-)
+from lightning_r1.build import Resume, TrainingStarted, build_run, job_overrides
 from lightning_r1.callbacks.iteration_checkpoint import DirectCheckpointIO, save_checkpoint_atomically
 from lightning_r1.callbacks.run_summary import write_failed_summary
 from lightning_r1.config_schema import validate_config

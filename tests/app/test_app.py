@@ -18,7 +18,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import CONF_DIR, REPO_ROOT, TOY
-from lightning_r1.app import group_members, train
+from lightning_r1.app import train
+from lightning_r1.build import group_members
 
 GROUPS = ["dataset", "model", "loss", "regularizer", "optim", "gan", "trainer", "logger", "metrics"]
 GROUPS += ["experiment"]

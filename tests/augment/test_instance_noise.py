@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import LambdaCallback
 from torch import nn
 
 from lightning_r1 import GAN, InstanceNoise, Regularizer
-from lightning_r1.app import group_members
+from lightning_r1.build import group_members
 from lightning_r1.data import DiracDataModule
 from lightning_r1.models.dirac import build_dirac
 

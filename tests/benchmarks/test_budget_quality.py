@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, compose_config
-from lightning_r1.app import group_members
+from lightning_r1.build import group_members
 from lightning_r1.progress import CHECKPOINT_KEY
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_r1.app import group_members
+from lightning_r1.build import group_members
 from lightning_r1.data import StackedMNISTDataModule
 from lightning_r1.data.mnist_5k import load_mnist_5k, load_mnist_5k_labels
 

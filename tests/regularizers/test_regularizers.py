@@ -320,12 +320,13 @@ def test_a_bad_strength_schedule_is_one_line_exit_2_before_training(tmp_path) ->
     assert not (run_dir / "checkpoints").exists()
 
 
-def test_a_scheduled_gamma_from_the_command_line_trains_and_logs_its_values(make_cfg) -> None:
-    from lightning_r1.app import build
+def test_a_scheduled_gamma_from_an_override_is_built_once_and_read_at_the_iteration(make_cfg) -> None:
+    """The override as composed by Hydra, built by the app's one construction (``build.instantiate_node``)."""
+    from lightning_r1.build import instantiate_node
 
     cfg = make_cfg(["regularizer=[r1,r2]", "regularizer.r1.gamma={kind:linear,start:2.0,end:0.0,length:4}"])
-    r1 = build(cfg.regularizer.r1, "regularizer.r1")
-    r2 = build(cfg.regularizer.r2, "regularizer.r2")
+    r1 = instantiate_node(cfg.regularizer.r1, "regularizer.r1")
+    r2 = instantiate_node(cfg.regularizer.r2, "regularizer.r2")
     assert [r1.strength_at(i) for i in (0, 2, 4)] == [2.0, 1.0, 0.0] and r2.gamma == 10.0
 
 

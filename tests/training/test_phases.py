@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from conftest import TOY
 from lightning_r1 import GAN, R1
-from lightning_r1.app import build_gan
+from lightning_r1.build import build_gan
 from lightning_r1.data import Ring8DataModule
 from lightning_r1.losses import get_loss
 from lightning_r1.metrics.vocabulary import METRICS
