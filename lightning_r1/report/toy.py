@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,12 @@ def _grid(panels: int, size: float, sharey: bool = False):
     return fig, axes
 
 
+def _suptitle(fig, text: str, panel_inches: float) -> None:
+    """The figure's title, wrapped to its width (one panel is narrower than the title)."""
+    columns = max(1, round(fig.get_figwidth() / panel_inches))
+    fig.suptitle(textwrap.fill(text, width=int(14 * panel_inches * columns)), fontsize=10)
+
+
 def scatter_figure(jobs: list[ToyJob], dataset: str, path: Path, seed: int = 0) -> Path:
     runs = {j.method: j for j in jobs if j.dataset == dataset and j.seed == seed and j.samples is not None}
     methods = [m for m in METHOD_ORDER if m in runs]
@@ -171,11 +178,9 @@ def scatter_figure(jobs: list[ToyJob], dataset: str, path: Path, seed: int = 0) 
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         covered = m.get("val/modes_covered") or 0
-        ax.set_title(f"{method}: {covered:.0f} mode{'' if covered == 1 else 's'}, {m.get('val/high_quality_pct') or 0:.1f}% HQ",
-                     fontsize=9)  # fmt: skip
-    fig.suptitle(
-        f"{dataset}, seed {seed}: 2,500 EMA-generator samples (blue) and the modes (red)", fontsize=10
-    )
+        title = f"{method}: {covered:.0f} mode{'' if covered == 1 else 's'}, {m.get('val/high_quality_pct') or 0:.1f}% HQ"
+        ax.set_title(textwrap.fill(title, width=34), fontsize=9)
+    _suptitle(fig, f"{dataset}, seed {seed}: 2,500 EMA-generator samples (blue) and the modes (red)", 3.4)
     fig.tight_layout()
     fig.savefig(path)
     return path
@@ -199,7 +204,7 @@ def grad_norm_figure(jobs: list[ToyJob], dataset: str, path: Path) -> Path:
     for row in axes:
         row[0].set_ylabel("E ||∇_x D(x)||²\n(solid: real, dashed: fake)")
     axes[0][0].legend(fontsize=6)
-    fig.suptitle(f"{dataset}: squared input-gradient norms of D on real vs generated samples", fontsize=10)
+    _suptitle(fig, f"{dataset}: squared input-gradient norms of D on real vs generated samples", 3.6)
     fig.tight_layout()
     fig.savefig(path)
     return path
