@@ -23,6 +23,7 @@ def run_script(out: Path, **env: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHON": sys.executable, **env})  # fmt: skip
 
 
+@pytest.mark.slow  # 29 s on 2 cores: every arm of the table script, twice
 def test_the_table_script_trains_each_recipe_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "table"
     methods = "r1 wgan_gp wgan_gp_toy"

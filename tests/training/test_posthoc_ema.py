@@ -178,6 +178,7 @@ def module_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.slow  # 30 s on 2 cores: a training run, the post-hoc command and evaluate
 def test_command_writes_a_checkpoint_evaluate_takes(tmp_path: Path) -> None:
     """``python -m lightning_r1.posthoc_ema`` on a trained run: σ_rel 0.05 (tracked) reproduces the callback's own
     average in last.ckpt; 0.08 (not tracked) differs from both; snapshots past last.ckpt are left out; evaluate
