@@ -16,7 +16,7 @@ Lightning's logging steps (``Trainer(log_every_n_steps)``) and at the end (``lig
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
@@ -26,13 +26,11 @@ from torch import Tensor, nn
 
 from lightning_r1 import phases
 from lightning_r1.augment import Augment, InstanceNoise
-from lightning_r1.checks import check_positive_int, check_sample_shapes, parameter_dtype
+from lightning_r1.checks import check_positive_int, check_sample_shapes
 from lightning_r1.conditioning import (
     as_extra,
-    balanced_labels,
     check_conditioning,
     check_fit_labels,
-    check_labels,
     draw_fake_labels,
     split_batch,
 )
@@ -46,13 +44,14 @@ from lightning_r1.losses import AdversarialLoss, get_loss
 from lightning_r1.progress import Progress, load_progress, save_progress
 from lightning_r1.regularizers import Regularizer
 from lightning_r1.regularizers.base import apply_lazy_correction, check_non_negative, lazy_interval
+from lightning_r1.sampling import GeneratorSampling
 from lightning_r1.step_logging import StepMetrics, publish
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 UPDATES = ("alternating", "simultaneous")
 
 
-class GAN(L.LightningModule):
+class GAN(GeneratorSampling, L.LightningModule):
     """Adversarial training of ``generator`` against ``discriminator``.
 
     Args:
@@ -320,77 +319,6 @@ class GAN(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         load_progress(self.progress, checkpoint)
-
-    # ---- sampling (the EMA generator by default), for grids, metrics and users ---------------------------------
-    @torch.no_grad()
-    def generate(self, z: Tensor, ema: bool = True, labels: Tensor | None = None) -> Tensor:
-        """Samples for latents ``z`` from the EMA generator (or the raw one), in eval mode.
-
-        ``labels``: the classes to generate (conditional GANs); None draws class-balanced labels 0, 1, …, K−1, 0, …
-        """
-        net = self.generator_ema if ema else self.generator
-        if self.num_classes is not None and labels is None:
-            labels = balanced_labels(z.shape[0], self.num_classes)
-        extra = as_extra(None if labels is None else labels.to(self.device).long())
-        was_training = net.training
-        net.eval()
-        try:
-            return net(z.to(device=self.device, dtype=parameter_dtype(net)), *extra)  # float64 under 64-true
-        finally:
-            net.train(was_training)
-
-    def sample(
-        self,
-        num_samples: int,
-        ema: bool = True,
-        batch_size: int = 256,
-        labels: Tensor | None = None,
-        rows: range | None = None,
-        z: Tensor | None = None,
-    ) -> Tensor:
-        """``num_samples`` fresh samples (images in [-1, 1]) on this module's device: :meth:`sample_batches`
-        concatenated (the arguments are its)."""
-        return torch.cat(list(self.sample_batches(num_samples, ema, batch_size, labels, rows, z)))
-
-    def sample_batches(
-        self,
-        num_samples: int,
-        ema: bool = True,
-        batch_size: int = 256,
-        labels: Tensor | None = None,
-        rows: range | None = None,
-        z: Tensor | None = None,
-    ) -> Iterator[Tensor]:
-        """The samples of one request of ``num_samples``, ``batch_size`` at a time: the one sampling path of grids,
-        metrics and ``generate`` (a caller that consumes the batches as they come holds one batch in memory).
-
-        Conditional: of the classes ``labels`` (``[num_samples]``); when None, class-balanced over the whole
-        request, the i-th sample of class ``i mod K`` (so a chunked request covers every class, whatever
-        ``batch_size``). ``z``: the latents ``[num_samples, latent_dim]`` (default: drawn a batch at a time from
-        the global RNG). ``rows``: generate only these rows of that request (every batch's latents are still
-        drawn, so they are the same samples); sharded evaluation gives each process its share so
-        (``metrics/sharded.py``).
-        """
-        check_positive_int("num_samples", num_samples)
-        check_positive_int("batch_size", batch_size)
-        if self.num_classes is not None and labels is None:
-            labels = balanced_labels(num_samples, self.num_classes)
-        if labels is not None and self.num_classes is not None:
-            check_labels(torch.as_tensor(labels), self.num_classes, num_samples)
-        if z is not None and tuple(z.shape) != (num_samples, self.latent_dim):
-            raise ValueError(
-                f"Expected `z` of shape [{num_samples}, {self.latent_dim}], got {tuple(z.shape)}"
-            )
-        for start in range(0, num_samples, batch_size):
-            n = min(batch_size, num_samples - start)
-            chunk = torch.randn(n, self.latent_dim, device=self.device) if z is None else z[start : start + n]
-            y = None if labels is None else labels[start : start + n]
-            if rows is not None:
-                keep = slice(max(rows.start - start, 0), max(min(rows.stop - start, n), 0))
-                chunk, y = chunk[keep], None if y is None else y[keep]
-                if chunk.shape[0] == 0:
-                    continue
-            yield self.generate(chunk, ema=ema, labels=y)
 
     # ---- one training batch: the schedule --------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
