@@ -43,32 +43,34 @@ def image_folder(root: Path, n: int = 8, size: int = 64) -> Path:
     return root
 
 
-def cpu_sized(experiment: str, tmp_path: Path) -> list[str]:
+def cpu_sized(experiment: str, tmp_path: Path, make_cfg) -> list[str]:
     """Three iterations; presets that select FID evaluate a few hundred samples into a private cache."""
     overrides = [f"experiment={experiment}", "iterations=3", *GPU_SCALE.get(experiment, [])]
     if experiment == "r3gan_ffhq64":
         overrides.append(f"dataset.root={image_folder(tmp_path / 'images')}")
     if experiment in GPU_SCALE:
         return overrides
-    if "override /metrics: fid" in (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text():
+    # read from the composed preset, so that a preset built on another (defaults: [stacked_mnist]) is seen too
+    preset = make_cfg([f"experiment={experiment}"], name="preset")
+    metric = preset.metrics.get("_target_", "") if preset.get("metrics") else ""
+    if metric.endswith(".FidelityMetrics"):
         overrides += [
             "metrics.num_samples=128",
             "metrics.num_real_samples=256",
             f"metrics.cache_dir={tmp_path}",
         ]
-    preset = (Path(CONF_DIR) / "experiment" / f"{experiment}.yaml").read_text()
     # lr held for most of a long run, then decayed: hold one of the three iterations here
-    if "override /schedule: lr_decay" in preset:
+    if "hold" in preset.get("schedule", {}).get("lr_g", {}):
         overrides.append("schedule.lr_g.hold=1")
     # StackedMNIST presets: 64 images scored, 256 stacks built
-    if "override /metrics: stacked_mnist" in preset:
+    if metric.endswith(".StackedMNISTModes"):
         overrides += ["metrics.num_samples=64", "dataset.size=256"]
     return overrides
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_three_iterations(make_cfg, experiment: str, tmp_path: Path) -> None:
-    cfg = make_cfg(cpu_sized(experiment, tmp_path / "cache"))
+    cfg = make_cfg(cpu_sized(experiment, tmp_path / "cache", make_cfg))
     train(cfg)
     summary = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["iterations"] == 3
