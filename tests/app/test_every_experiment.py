@@ -60,7 +60,7 @@ def cpu_sized(experiment: str, tmp_path: Path, make_cfg) -> list[str]:
             f"metrics.cache_dir={tmp_path}",
         ]
     # lr held for most of a long run, then decayed: hold one of the three iterations here
-    if "hold" in preset.get("schedule", {}).get("lr_g", {}):
+    if preset.get("schedule", {}).get("lr_g", {}).get("hold", 0):
         overrides.append("schedule.lr_g.hold=1")
     # StackedMNIST presets: 64 images scored, 256 stacks built
     if metric.endswith(".StackedMNISTModes"):
