@@ -203,6 +203,7 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a Dirac-GAN CLI run; the Dirac theory tests stay in the default run
 def test_cli_dirac_experiment_writes_trajectory(tmp_path: Path) -> None:
     out = tmp_path / "dirac"
     args = ["experiment=dirac_gan", "regularizer=r1", "regularizer.r1.gamma=0.5", "gan.update=simultaneous",

@@ -50,6 +50,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow  # a training run, then evaluate and generate launches
 def test_evaluate_and_generate_print_none_of_lightnings_notices(checkpoint: Path, tmp_path: Path) -> None:
     evaluated = run(
         ["-m", "lightning_r1.evaluate", f"ckpt_path={checkpoint}", "metrics.num_samples=64"], tmp_path
@@ -62,6 +63,7 @@ def test_evaluate_and_generate_print_none_of_lightnings_notices(checkpoint: Path
             assert notice not in shown, (notice, shown)
 
 
+@pytest.mark.slow  # two training runs in subprocesses
 def test_the_python_api_is_quiet_inside_quiet_known_notices_and_only_there(tmp_path: Path) -> None:
     plain = run(["-c", API_RUN.replace("MAX_EPOCHS", "None").replace("QUIET", "fit()")], tmp_path)
     assert "Tip:" in plain and "max_epochs" in plain  # what Lightning prints for a Trainer of the user's own

@@ -164,6 +164,7 @@ def test_evaluate_toy_mode_metrics(runs: dict[str, Path], tmp_path: Path) -> Non
 
 
 # ------------------------------------------------------------------------------------------------ generate
+@pytest.mark.slow  # six generate launches
 def test_generate_images_grid_interpolation_same_seed_same_images(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -233,6 +234,7 @@ def test_generate_toy_scatter_and_points(runs: dict[str, Path], tmp_path: Path) 
 
 
 # ------------------------------------------------------------------------------------------------ bad input
+@pytest.mark.slow  # one launch per bad file; train's damaged checkpoint is tests/app/test_faults.py
 def test_bad_checkpoint_is_one_line_and_exit_2(runs: dict[str, Path], tmp_path: Path) -> None:
     good = runs["toy"] / "checkpoints" / "last.ckpt"
     truncated, bare = tmp_path / "truncated.ckpt", tmp_path / "no_config.ckpt"

@@ -106,6 +106,7 @@ def test_generate_balances_the_classes_over_the_whole_request(ckpt: Path, tmp_pa
     assert np.abs(images - expected_images(ckpt, seeded(7), restarted)).max() > 1
 
 
+@pytest.mark.slow  # four generate launches
 def test_generate_class_option_one_class_or_a_list_in_turn(ckpt: Path, tmp_path: Path) -> None:
     """StyleGAN2-ADA's --class: class=2 draws class 2 only; class=[0,2] alternates 0, 2, 0, ... over the request."""
     for name, option, labels in (("one", "class=2", [2] * 5), ("list", "class=[0,2]", [0, 2, 0, 2, 0])):

@@ -48,6 +48,7 @@ def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return wheel, target
 
 
+@pytest.mark.slow  # builds the wheel (shared with the other installed-wheel tests)
 def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> None:
     wheel, _ = wheel_install
     names = zipfile.ZipFile(wheel).namelist()
@@ -73,6 +74,7 @@ def test_the_wheel_ships_configs_weights_and_the_entry_point(wheel_install) -> N
     assert "lightning-r1 = lightning_r1.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+@pytest.mark.slow  # five app launches from the installed wheel; the checkout's --version is tests/app/test_tool_flags.py
 def test_the_installed_version_is_the_one_its_metadata_and_version_flag_report(
     wheel_install, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -16,6 +17,7 @@ from conftest import REPO_ROOT
 from lightning_r1.models.mlp import MLPGenerator
 
 
+@pytest.mark.slow  # a LightningCLI launch; the module itself trains in the default tests
 def test_lightning_cli_fits_the_example_config_for_a_few_iterations(tmp_path: Path) -> None:
     iterations = 3
     result = subprocess.run(

@@ -73,6 +73,7 @@ def table_rows(markdown: str, heading: str) -> tuple[list[str], list[list[str]]]
     return split[0], split[2:]
 
 
+@pytest.mark.slow  # four wandb runs; one run's wandb files are read back in the default tests
 def test_multirun_2x2_logs_each_job_to_its_own_wandb_run(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ["-m", "regularizer=none,r1", "seed=0,1", "logger=[csv,wandb]", *TOY, *QUIET, "iterations=6",

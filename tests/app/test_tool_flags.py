@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import lightning
+import pytest
 import torch
 import yaml
 from omegaconf import OmegaConf
@@ -58,6 +59,7 @@ def test_train_help_lists_every_group_with_its_choices_and_real_knobs(tmp_path: 
             assert yaml.safe_load(shown) == value, (key, shown, value)
 
 
+@pytest.mark.slow  # two help pages; train's help is checked in the default tests
 def test_evaluate_and_generate_help_list_their_own_keys_only(tmp_path: Path) -> None:
     for app, config_name in zip(APPS[1:], ("evaluate", "generate"), strict=True):
         page = cli([*app, "--help"], tmp_path).stdout

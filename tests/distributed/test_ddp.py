@@ -21,11 +21,11 @@ def run(out: Path, devices: int, penalty: str, loss: str) -> dict[str, torch.Ten
     return torch.load(out)
 
 
-# WGAN-GP is also a case of the equivalence harness (test_scale_equivalence.py); here it runs with the slow tests
 @pytest.mark.parametrize(
     "penalty, loss",
-    [pytest.param("wgan_gp", "wasserstein", marks=pytest.mark.slow), ("r1_lazy_r2", "relativistic")],
+    [("wgan_gp", "wasserstein"), ("r1_lazy_r2", "relativistic")],
 )
+@pytest.mark.slow  # both cases are cases of the equivalence harness too (test_scale_equivalence.py)
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, penalty: str, loss: str) -> None:
     single = run(tmp_path / "single.pt", 1, penalty, loss)
     ddp = run(tmp_path / "ddp.pt", 2, penalty, loss)
@@ -34,6 +34,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, pen
         torch.testing.assert_close(ddp[key], value, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # two gloo processes; the sharding itself is tests/metrics/test_sharded.py
 def test_fid_kid_prc_under_ddp_are_sharded_and_equal_one_process(tmp_path: Path) -> None:
     """Each rank featurizes its share (the real pass too, on a cold cache) and rank 0 scores the gathered features:
     both ranks log the values of a one-process run (within 1e-3), and the two processes fill torch-fidelity's cache

@@ -259,6 +259,7 @@ def test_a_folder_without_runs_is_one_clear_line(
     assert not (folder / "report.md").exists()
 
 
+@pytest.mark.slow  # an Optuna sweep through the CLI
 def test_optuna_objective_never_logged_stops_the_sweep_after_one_trial(tmp_path: Path) -> None:
     """experiment=optuna_r1_gamma optimises val/fid; toy data logs no FID: the first trial ends with the names it
     could have used, no second trial starts, and the folder still gets a report."""

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import REPO_ROOT
@@ -21,6 +22,7 @@ spec.loader.exec_module(weights_fingerprint)
 SETUP = "toy_relativistic_lazy_r1r2"
 
 
+@pytest.mark.slow  # records the script's setups twice
 def test_a_recording_repeats_bitwise_and_a_moved_weight_is_found(tmp_path: Path, capsys) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):

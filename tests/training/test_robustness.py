@@ -71,7 +71,13 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     "data",
-    [TOY, ["dataset=mnist_5k", "model.width=8", "gan.latent_dim=8", "batch_size=16"]],
+    [
+        TOY,
+        # a conv run on images: slow; the toy case keeps resume-is-bitwise in the default run
+        pytest.param(
+            ["dataset=mnist_5k", "model.width=8", "gan.latent_dim=8", "batch_size=16"], marks=pytest.mark.slow
+        ),
+    ],
     ids=["ring8", "mnist_5k"],
 )
 def test_resumed_run_ends_bitwise_equal(tmp_path: Path, data: list[str]) -> None:
