@@ -25,7 +25,9 @@ def run(out: Path, devices: int, penalty: str, loss: str) -> dict[str, torch.Ten
     "penalty, loss",
     [("wgan_gp", "wasserstein"), ("r1_lazy_r2", "relativistic")],
 )
-@pytest.mark.slow  # both cases are cases of the equivalence harness too (test_scale_equivalence.py)
+# slow: two Python-API runs on gloo; built through the app, lazy R1 + R2, the relativistic loss and WGAN-GP under
+# DDP are cases of the equivalence harness in the default run (test_scale_equivalence.py)
+@pytest.mark.slow
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, penalty: str, loss: str) -> None:
     single = run(tmp_path / "single.pt", 1, penalty, loss)
     ddp = run(tmp_path / "ddp.pt", 2, penalty, loss)
