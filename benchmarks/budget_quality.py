@@ -63,10 +63,14 @@ def eval_path(out: Path, variant: str, seed: int, budget: float) -> Path:
     return run_dir(out, variant, seed) / f"eval_{budget_key(budget)}s.json"
 
 
+def read_json(file: Path) -> dict[str, Any]:
+    """The JSON in ``file``, ``{}`` when there is none."""
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
 def reached(path: Path) -> dict[str, dict[str, float]]:
     """``budgets.json`` of a run (``{}`` when it has none)."""
-    file = path / "checkpoints" / "budgets.json"
-    return json.loads(file.read_text()) if file.exists() else {}
+    return read_json(path / "checkpoints" / "budgets.json")
 
 
 def train_line(args: argparse.Namespace, variant: str, seed: int) -> str:
@@ -224,10 +228,28 @@ def plot(rows: dict, metric: str, path: Path) -> None:
         points = [(float(b), s[variant]) for b, s in rows.items() if variant in s]
         ax.errorbar([b for b, _ in points], [r["mean"] for _, r in points], yerr=[r["se"] or 0 for _, r in points],
                     marker="o", ms=3, capsize=2, label=variant, ls="--" if variant.endswith("_corr") else "-")  # fmt: skip
+    if "fid" in metric:  # FID falls by decades over the budgets: a linear axis flattens the longest budget
+        from matplotlib.ticker import ScalarFormatter
+
+        ax.set_yscale("log")
+        for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis_formatter(ScalarFormatter())  # plain numbers (2, 3, 10), not powers of ten
     ax.set_xlabel("training time (CPU seconds of the run's one thread)")
-    ax.set_ylabel(metric + " (mean ± s.e. over seeds)")
+    ax.set_ylabel(metric + " (mean ± s.e. over seeds)" + (", log scale" if "fid" in metric else ""))
     ax.legend(fontsize=7, ncol=2)
     fig.savefig(path, bbox_inches="tight")
+
+
+def earlier_calls(previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the calls that wrote ``previous`` (this folder's last JSON), so that a resumed or repeated
+    call keeps every call's command, wall time and load, not only its own. A JSON from before ``calls`` existed
+    holds one call at its top level (how many runs it trained is not recorded there: None)."""
+    if not previous:
+        return []
+    if "calls" in previous:
+        return previous["calls"]
+    keys = ("command", "wall_time_s", "load_average_before_after", "runs_trained", "cells_evaluated", "finished")
+    return [{key: previous.get(key) for key in keys}]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -279,11 +301,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(problem, file=sys.stderr)
     found = cells(args)
     rows = summarise(found, metric, args.variants, args.budgets)
+    this_call = {
+        "command": command_line(), "wall_time_s": time.perf_counter() - t0,
+        "load_average_before_after": [load_before, os.getloadavg()], "runs_trained": len(todo),
+        "cells_evaluated": len(pending), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }  # fmt: skip
     result = {
         "task": args.task, "metric": metric, "rows": rows, "cells": found, "problems": problems,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "wall_time_s": time.perf_counter() - t0, "load_average_before_after": [load_before, os.getloadavg()],
-        "machine": machine("cpu"), "command": command_line(),
+        "machine": machine("cpu"), **this_call,
+        "calls": earlier_calls(read_json(args.out / "budget_quality.json")) + [this_call],
     }  # fmt: skip
     (args.out / "budget_quality.json").write_text(json.dumps(result, indent=2))
     table = markdown(rows, found, metric, extra)

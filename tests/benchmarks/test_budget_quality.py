@@ -103,6 +103,17 @@ def test_the_table_marks_which_variants_the_best_separates_from() -> None:
     )
 
 
+def test_a_repeated_call_keeps_the_earlier_calls_records() -> None:
+    assert bq.earlier_calls({}) == []
+    # a JSON written before call records existed holds its one call at the top level
+    old = {"command": "python budget_quality.py --variants none", "wall_time_s": 12.5,
+           "load_average_before_after": [[1, 1, 1], [2, 2, 2]], "rows": {}}  # fmt: skip
+    (record,) = bq.earlier_calls(old)
+    assert record["command"] == old["command"] and record["wall_time_s"] == 12.5 and record["runs_trained"] is None
+    newer = {"calls": [record, {"command": "second", "wall_time_s": 3.0}]}
+    assert [c["command"] for c in bq.earlier_calls(newer)] == [old["command"], "second"]
+
+
 def test_bad_arguments_are_refused_before_any_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     for argv, needle in ((["--variants", "none,r3"], "--variants: unknown ['r3']"),
                          (["--budgets", "10,abc"], "--budgets"), (["--budgets", "0,10"], "--budgets")):  # fmt: skip
@@ -138,3 +149,8 @@ def test_the_script_trains_evaluates_and_resumes_on_a_budget_of_seconds(tmp_path
     assert (tmp_path / "runs" / "none_s1.interrupted-1" / "checkpoints" / "budget_1s.ckpt").exists()
     assert (tmp_path / "runs" / "none_s1" / "eval_2s.json").exists() and len(again["cells"]) == 8
     assert (tmp_path / "runs" / "none_s0" / "eval_2s.json").stat().st_mtime_ns == stamp
+    # the JSON keeps both calls' records, each with what it trained and scored
+    first, second = json.loads((tmp_path / "budget_quality.json").read_text())["calls"]
+    assert (first["runs_trained"], first["cells_evaluated"]) == (4, 8)
+    assert (second["runs_trained"], second["cells_evaluated"]) == (1, 2)
+    assert second["command"] == again["command"] and second["wall_time_s"] == again["wall_time_s"]
