@@ -228,14 +228,15 @@ def plot(rows: dict, metric: str, path: Path) -> None:
         points = [(float(b), s[variant]) for b, s in rows.items() if variant in s]
         ax.errorbar([b for b, _ in points], [r["mean"] for _, r in points], yerr=[r["se"] or 0 for _, r in points],
                     marker="o", ms=3, capsize=2, label=variant, ls="--" if variant.endswith("_corr") else "-")  # fmt: skip
-    if "fid" in metric:  # FID falls by decades over the budgets: a linear axis flattens the longest budget
+    log_axis = "fid" in metric  # FID falls by decades over the budgets: a linear axis flattens the longest budget
+    if log_axis:
         from matplotlib.ticker import ScalarFormatter
 
         ax.set_yscale("log")
         for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             axis_formatter(ScalarFormatter())  # plain numbers (2, 3, 10), not powers of ten
     ax.set_xlabel("training time (CPU seconds of the run's one thread)")
-    ax.set_ylabel(metric + " (mean ± s.e. over seeds)" + (", log scale" if "fid" in metric else ""))
+    ax.set_ylabel(metric + " (mean ± s.e. over seeds)" + (", log scale" if log_axis else ""))
     ax.legend(fontsize=7, ncol=2)
     fig.savefig(path, bbox_inches="tight")
 
